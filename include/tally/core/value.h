@@ -1,0 +1,143 @@
+// Value: one SQL datum (or NULL), held by representation (types.h, Repr) plus its type OID.
+//
+// Numeric is exact: an arbitrary-precision unscaled integer and a display scale, as
+// Postgres's numeric keeps dscale (1.50 has scale 2 and prints as 1.50). NaN and
+// +-Infinity are kept as specials. Never converted through double.
+//
+// Text I/O (ParseText/FormatText) uses the formats tally's connections ask for:
+// DateStyle=ISO, IntervalStyle=postgres, TimeZone=UTC, extra_float_digits=3.
+#pragma once
+
+#include <gmpxx.h>
+
+#include <compare>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "tally/core/status.h"
+#include "tally/core/types.h"
+
+namespace tally {
+
+class Numeric {
+ public:
+  enum class Kind : uint8_t { kFinite, kNaN, kPosInf, kNegInf };
+
+  Numeric() = default;  // 0 with scale 0
+  Numeric(mpz_class unscaled, int32_t scale) : unscaled_(std::move(unscaled)), scale_(scale) {}
+  static Numeric FromInt(int64_t v) { return Numeric(mpz_class(static_cast<long>(v)), 0); }
+  static Numeric NaN() { return Special(Kind::kNaN); }
+  static Numeric PosInf() { return Special(Kind::kPosInf); }
+  static Numeric NegInf() { return Special(Kind::kNegInf); }
+
+  // Postgres's numeric_in: "12.50", "-0.001", "1e3" (scale as Postgres gives it), "NaN",
+  // "Infinity", "-Infinity".
+  static Result<Numeric> Parse(std::string_view text);
+  // Postgres's numeric_out: exactly scale() digits after the point.
+  std::string ToString() const;
+
+  Kind kind() const { return kind_; }
+  bool is_finite() const { return kind_ == Kind::kFinite; }
+  const mpz_class& unscaled() const { return unscaled_; }
+  int32_t scale() const { return scale_; }
+
+  // Arithmetic with Postgres's result scales: add/sub take the max scale, mul the sum
+  // of scales, Div uses select_div_scale and rounds half away from zero (numeric_div).
+  // Division by zero is an error ("division by zero"), as in Postgres.
+  Numeric Add(const Numeric& o) const;
+  Numeric Sub(const Numeric& o) const;
+  Numeric Mul(const Numeric& o) const;
+  Result<Numeric> Div(const Numeric& o) const;
+  Numeric Negate() const;
+  // Round to `scale` digits (half away from zero), as numeric(p, s) typmod coercion does.
+  Numeric Rescale(int32_t scale) const;
+  double ToDouble() const;
+  // Postgres's numeric ordering: NaN sorts above everything (and equals NaN); scale ignored.
+  int Compare(const Numeric& o) const;
+
+ private:
+  static Numeric Special(Kind k) {
+    Numeric n;
+    n.kind_ = k;
+    return n;
+  }
+  mpz_class unscaled_;
+  int32_t scale_ = 0;
+  Kind kind_ = Kind::kFinite;
+};
+
+struct Interval {
+  int64_t micros = 0;
+  int32_t days = 0;
+  int32_t months = 0;
+  bool operator==(const Interval&) const = default;
+};
+
+class Value {
+ public:
+  Value() = default;  // NULL of unknown type
+  static Value Null(Oid type) {
+    Value v;
+    v.type_ = type;
+    return v;
+  }
+  static Value Bool(bool b) { return Value(pgtype::kBool, b); }
+  static Value Int(Oid type, int64_t v) { return Value(type, v); }
+  static Value Float(Oid type, double v) { return Value(type, v); }
+  static Value Num(Numeric n) { return Value(pgtype::kNumeric, std::move(n)); }
+  static Value Text(Oid type, std::string s) { return Value(type, std::move(s)); }
+  static Value Date(int64_t days) { return Value(pgtype::kDate, days); }
+  static Value Timestamp(Oid type, int64_t micros) { return Value(type, micros); }
+  static Value Interv(Interval i) { return Value(pgtype::kInterval, i); }
+
+  // Parses Postgres's text output of `type` (as pgoutput or COPY gives it).
+  static Result<Value> ParseText(Oid type, std::string_view text);
+  // Postgres's text output of the value (what COPY ... FROM accepts). NULL is not handled here.
+  std::string FormatText() const;
+
+  bool is_null() const { return std::holds_alternative<std::monostate>(data_); }
+  Oid type() const { return type_; }
+  bool as_bool() const { return std::get<bool>(data_); }
+  int64_t as_int() const { return std::get<int64_t>(data_); }  // ints, date, timestamps
+  double as_float() const { return std::get<double>(data_); }
+  const Numeric& as_numeric() const { return std::get<Numeric>(data_); }
+  const std::string& as_text() const { return std::get<std::string>(data_); }
+  const Interval& as_interval() const { return std::get<Interval>(data_); }
+
+  // Equality as GROUP BY sees it (NULL equals NULL; numeric 1.0 equals 1.00; float NaN
+  // equals NaN and -0 equals 0; interval '1 mon' equals '30 days'; bpchar ignores trailing
+  // spaces; text is compared bytewise, as texteq does for deterministic collations).
+  bool GroupEquals(const Value& o) const;
+  // Same type and the very same representation (numeric scale and float bits included):
+  // what an encode/decode round trip must preserve.
+  bool Identical(const Value& o) const;
+
+ private:
+  using Data = std::variant<std::monostate, bool, int64_t, double, Numeric, std::string, Interval>;
+  template <typename T>
+  Value(Oid type, T v) : data_(std::move(v)), type_(type) {}
+
+  Data data_;
+  Oid type_ = pgtype::kInvalid;
+};
+
+// Postgres's infinite dates and timestamps (DATEVAL_NOBEGIN/NOEND, DT_NOBEGIN/NOEND): the
+// stored values of '-infinity' and 'infinity', which order below/above every finite value.
+inline constexpr int64_t kDateNoBegin = -2147483647 - 1;
+inline constexpr int64_t kDateNoEnd = 2147483647;
+inline constexpr int64_t kTimestampNoBegin = -9223372036854775807 - 1;
+inline constexpr int64_t kTimestampNoEnd = 9223372036854775807;
+
+// float4out/float8out with extra_float_digits >= 1: the shortest text that reads back as
+// the same value ("0.1", "1e+20", "NaN", "-Infinity"). float4 values are held as double
+// and printed as the float they are.
+std::string FormatFloat(Oid type, double v);
+// Postgres's float ordering (float8_cmp_internal): NaN equals NaN and sorts above all; -0 = 0.
+int CompareFloats(double a, double b);
+// Postgres's interval ordering (interval_cmp_value): by total span with 30-day months and
+// 24-hour days, so '1 mon' = '30 days'.
+int CompareIntervals(const Interval& a, const Interval& b);
+
+}  // namespace tally

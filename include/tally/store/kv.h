@@ -1,0 +1,97 @@
+// The key-value interface the engine keeps its state in, and its RocksDB implementation.
+//
+// Key layout (DO NOT renumber prefixes; bump kStateFormatVersion when a layout changes):
+//   "M" name                          -> meta value (system id, db oid, slot, positions, ...)
+//   "V" view_id:u32be                 -> view meta (engine/view_state.h)
+//   "g" view_id:u32be group_key       -> group state: key values + accumulators
+//   "x" view_id:u32be group_key_len:u32be group_key agg:u8 sort_key -> value count + value
+//   "r" view_id:u32be pk_key          -> the row's input columns (per primary key)
+//   "p" view_id:u32be group_key       -> pending sink write: output row or deletion
+//   "s" top_xid:u32be seq:u64be       -> a streamed transaction's staged change (never synced)
+// Thread safety: a KvStore may be read from several threads; writes come from one.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tally/core/status.h"
+
+namespace rocksdb {
+class DB;
+class WriteBatch;
+}  // namespace rocksdb
+
+namespace tally::store {
+
+inline constexpr uint32_t kStateFormatVersion = 1;
+
+class KvIterator {
+ public:
+  virtual ~KvIterator() = default;
+  virtual void Seek(std::string_view key) = 0;
+  virtual void SeekForPrev(std::string_view key) = 0;
+  virtual bool Valid() const = 0;
+  virtual void Next() = 0;
+  virtual void Prev() = 0;
+  virtual std::string_view key() const = 0;
+  virtual std::string_view value() const = 0;
+  virtual Status status() const = 0;
+};
+
+// A set of writes applied atomically.
+class KvBatch {
+ public:
+  void Put(std::string_view key, std::string_view value) {
+    ops_.push_back({std::string(key), std::string(value), false});
+  }
+  void Delete(std::string_view key) { ops_.push_back({std::string(key), {}, true}); }
+  void DeleteRange(std::string_view begin, std::string_view end) {
+    ranges_.push_back({std::string(begin), std::string(end)});
+  }
+  size_t size() const { return ops_.size() + ranges_.size(); }
+  bool empty() const { return ops_.empty() && ranges_.empty(); }
+  void Clear() {
+    ops_.clear();
+    ranges_.clear();
+  }
+  size_t ApproximateBytes() const { return bytes_; }
+
+  struct Op {
+    std::string key, value;
+    bool is_delete;
+  };
+  const std::vector<Op>& ops() const { return ops_; }
+  const std::vector<std::pair<std::string, std::string>>& ranges() const { return ranges_; }
+
+ private:
+  std::vector<Op> ops_;
+  std::vector<std::pair<std::string, std::string>> ranges_;
+  size_t bytes_ = 0;
+};
+
+class KvStore {
+ public:
+  virtual ~KvStore() = default;
+  virtual Result<std::optional<std::string>> Get(std::string_view key) = 0;
+  virtual std::unique_ptr<KvIterator> NewIterator() = 0;
+  // Ranges are deleted first, then ops in order. `sync` makes the write durable.
+  virtual Status Write(const KvBatch& batch, bool sync) = 0;
+};
+
+// RocksDB in `dir`. Only one process may open it; a second gets FailedPrecondition.
+Result<std::unique_ptr<KvStore>> OpenRocksDb(const std::string& dir);
+// An in-memory store for unit tests.
+std::unique_ptr<KvStore> NewMemoryStore();
+
+// Big-endian helpers for keys.
+void AppendU32(uint32_t v, std::string* out);
+void AppendU64(uint64_t v, std::string* out);
+uint32_t ReadU32(std::string_view s);
+uint64_t ReadU64(std::string_view s);
+// The smallest key greater than every key starting with `prefix`.
+std::string PrefixEnd(std::string_view prefix);
+
+}  // namespace tally::store

@@ -1,0 +1,182 @@
+// The commands that only talk to Postgres (validate, sync, status, explain, drop, uninstall).
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <thread>
+
+#include "pg_catalog.h"
+#include "tally/compiler/plan.h"
+#include "tally/daemon/daemon.h"
+#include "tally/pg/connection.h"
+
+namespace tally::daemon {
+
+using pg::QuoteIdentifier;
+
+namespace {
+
+int Fail(const Status& s) {
+  std::cerr << "tally: " << s.message() << "\n";
+  return ExitCodeFor(s);
+}
+
+}  // namespace
+
+int CommandValidate(const Config& config, std::ostream& out) {
+  auto conn = pg::PgConn::Connect(config.source_dsn);
+  if (!conn.ok()) return Fail(conn.status());
+  PgCatalog catalog(conn->get());
+  int rc = 0;
+  for (const auto& v : config.views) {
+    auto plan = compiler::CompileView(v.name, v.query, catalog);
+    if (plan.ok()) {
+      if (v.mode == ViewMode::kRefresh) {
+        out << v.name << ": refresh (mode = \"refresh\" in the config; refresh mode is not "
+                         "implemented yet)\n";
+        rc = std::max(rc, 2);
+      } else {
+        out << v.name << ": incremental (single table " << plan->source.QualifiedName()
+            << ", " << plan->aggregates.size() << " aggregate(s))\n";
+      }
+      continue;
+    }
+    const Status& s = plan.status();
+    std::string where = config.path + ":" + std::to_string(v.line);
+    if (s.code() == StatusCode::kNotSupported) {
+      out << v.name << ": refresh (" << s.message() << ")\n";
+      std::cerr << "tally: view " << v.name << " (" << where << "): " << s.message()
+                << (v.mode == ViewMode::kIncremental
+                        ? " (mode = \"incremental\")"
+                        : " (refresh mode is not implemented yet, so the view cannot be managed)")
+                << "\n";
+    } else {
+      std::cerr << "tally: view " << v.name << " (" << where << "): " << s.message() << "\n";
+    }
+    rc = std::max(rc, ExitCodeFor(s));
+  }
+  return rc;
+}
+
+int CommandExplain(const Config& config, const CommandOptions& opts, std::ostream& out) {
+  const ViewConfig* v = config.FindView(opts.view);
+  if (v == nullptr) return Fail(Status::InvalidArgument("no view named '" + opts.view + "'"));
+  auto conn = pg::PgConn::Connect(config.source_dsn);
+  if (!conn.ok()) return Fail(conn.status());
+  PgCatalog catalog(conn->get());
+  auto plan = compiler::CompileView(v->name, v->query, catalog);
+  if (!plan.ok()) return Fail(plan.status().WithContext("view " + v->name));
+  out << compiler::ExplainPlan(*plan);
+  return 0;
+}
+
+int CommandSync(const Config& config, const CommandOptions& opts, std::ostream&) {
+  auto conn = pg::PgConn::Connect(config.source_dsn);
+  if (!conn.ok()) return Fail(conn.status());
+  // The barrier travels in the stream: once every view's applied position passes the
+  // message's commit, every transaction committed before it is in the summaries.
+  auto r = (*conn)->Exec("SELECT pg_logical_emit_message(true, 'tally.sync', '')");
+  if (!r.ok()) return Fail(r.status());
+  std::string barrier(r->get(0, 0));
+  std::vector<std::string> names;
+  for (const auto& v : config.views) names.push_back(v.name);
+  auto sink = config.sink_dsn == config.source_dsn ? std::move(conn)
+                                                    : pg::PgConn::Connect(config.sink_dsn);
+  if (!sink.ok()) return Fail(sink.status());
+  auto deadline = std::chrono::steady_clock::now() + opts.timeout;
+  for (;;) {
+    auto q = (*sink)->ExecParams(
+        "SELECT count(*) FILTER (WHERE applied_lsn > $2::pg_lsn), count(*) FROM " +
+            QuoteIdentifier(config.meta_schema) + ".views WHERE name = ANY($1::text[])",
+        {pg::TextArrayLiteral(names), barrier});
+    if (q.ok() && q->get(0, 0) == std::to_string(names.size())) return 0;
+    if (!q.ok() && !q.status().retryable() && q.status().code() != StatusCode::kInvalidArgument) {
+      return Fail(q.status());
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      std::cerr << "tally: sync timed out after " << opts.timeout.count()
+                << " ms waiting for the views to pass " << barrier << " (is `tally run` running?)\n";
+      return 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+int CommandStatus(const Config& config, const CommandOptions& opts, std::ostream& out) {
+  auto conn = pg::PgConn::Connect(config.sink_dsn);
+  if (!conn.ok()) return Fail(conn.status());
+  const std::string m = QuoteIdentifier(config.meta_schema);
+  auto r = (*conn)->Exec(
+      "SELECT v.name, v.mode, v.applied_lsn::text, f.lag_bytes, f.staleness_seconds, v.groups, "
+      "v.last_reconcile::text FROM " + m + ".views v JOIN " + m +
+      ".freshness f ON f.view_name = v.name ORDER BY v.name");
+  if (!r.ok()) return Fail(r.status());
+  nlohmann::json views = nlohmann::json::array();
+  for (int i = 0; i < r->rows(); ++i) {
+    nlohmann::json v;
+    v["name"] = r->get(i, 0);
+    v["mode"] = r->get(i, 1);
+    v["applied_lsn"] = r->is_null(i, 2) ? nlohmann::json() : nlohmann::json(r->get(i, 2));
+    v["lag_bytes"] = r->is_null(i, 3) ? nlohmann::json() : nlohmann::json(std::stoll(std::string(r->get(i, 3))));
+    v["staleness_seconds"] =
+        r->is_null(i, 4) ? nlohmann::json() : nlohmann::json(std::stod(std::string(r->get(i, 4))));
+    v["groups"] = std::stoll(std::string(r->get(i, 5)));
+    v["last_reconcile"] = r->is_null(i, 6) ? nlohmann::json() : nlohmann::json(r->get(i, 6));
+    views.push_back(v);
+  }
+  if (opts.json) {
+    out << nlohmann::json{{"views", views}}.dump(2) << "\n";
+    return 0;
+  }
+  out << std::left << std::setw(28) << "view" << std::setw(13) << "mode" << std::setw(16)
+      << "applied_lsn" << std::setw(12) << "lag_bytes" << std::setw(11) << "stale_s"
+      << std::setw(10) << "groups" << "last_reconcile\n";
+  for (const auto& v : views) {
+    auto str = [](const nlohmann::json& j) {
+      return j.is_null() ? std::string("-") : j.is_string() ? j.get<std::string>() : j.dump();
+    };
+    out << std::left << std::setw(28) << str(v["name"]) << std::setw(13) << str(v["mode"])
+        << std::setw(16) << str(v["applied_lsn"]) << std::setw(12) << str(v["lag_bytes"])
+        << std::setw(11) << str(v["staleness_seconds"]) << std::setw(10) << str(v["groups"])
+        << str(v["last_reconcile"]) << "\n";
+  }
+  return 0;
+}
+
+int CommandDrop(const Config&, const CommandOptions&, std::ostream&) {
+  return Fail(Status::NotSupported("tally drop is not implemented yet"));
+}
+
+int CommandUninstall(const Config& config, std::ostream& out) {
+  auto conn = pg::PgConn::Connect(config.source_dsn);
+  if (!conn.ok()) return Fail(conn.status());
+  auto& c = **conn;
+  const std::string m = QuoteIdentifier(config.meta_schema);
+  auto views = c.Exec("SELECT summary_schema, summary_table FROM " + m + ".views");
+  if (views.ok()) {
+    for (int i = 0; i < views->rows(); ++i) {
+      auto s = c.Exec("DROP TABLE IF EXISTS " + QuoteIdentifier(views->get(i, 0)) + "." +
+                      QuoteIdentifier(views->get(i, 1)));
+      if (!s.ok()) return Fail(s.status());
+    }
+  }
+  auto slot = c.ExecParams("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                           "WHERE slot_name = $1", {config.slot});
+  if (!slot.ok()) return Fail(slot.status().WithContext("dropping slot " + config.slot +
+                                                        " (is `tally run` still running?)"));
+  for (const std::string& sql :
+       {"DROP PUBLICATION IF EXISTS " + QuoteIdentifier(config.publication),
+        "DROP SCHEMA IF EXISTS " + m + " CASCADE"}) {
+    auto s = c.Exec(sql);
+    if (!s.ok()) return Fail(s.status());
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(config.state_dir, ec);
+  if (ec) return Fail(Status::IOError("removing " + config.state_dir + ": " + ec.message()));
+  out << "uninstalled: summaries, slot " << config.slot << ", publication " << config.publication
+      << ", schema " << config.meta_schema << " and state " << config.state_dir << " removed\n";
+  return 0;
+}
+
+}  // namespace tally::daemon

@@ -1,0 +1,1009 @@
+#include "tally/daemon/daemon.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <iostream>
+#include <map>
+#include <thread>
+
+#include "pg_catalog.h"
+#include "tally/compiler/eval.h"
+#include "tally/compiler/plan.h"
+#include "tally/core/collation.h"
+#include "tally/engine/view_maintainer.h"
+#include "tally/pg/connection.h"
+#include "tally/pg/replication.h"
+#include "tally/pgoutput/decoder.h"
+#include "tally/pgoutput/relation_cache.h"
+#include "tally/pgoutput/replication_protocol.h"
+#include "tally/sink/summary_writer.h"
+#include "tally/store/kv.h"
+#include "view_runtime.h"
+
+namespace tally::daemon {
+
+std::atomic<bool> g_stop_requested{false};
+
+using Clock = std::chrono::steady_clock;
+using pg::QuoteIdentifier;
+
+namespace {
+
+// Meta keys in the state (store/kv.h: "M" name).
+const std::string kMetaFormat = "Mformat";
+const std::string kMetaSystemId = "Msystem_id";
+const std::string kMetaDbOid = "Mdb_oid";
+const std::string kMetaSlot = "Mslot";
+const std::string kMetaCheckpoint = "Mcheckpoint";
+const std::string kMetaNextViewId = "Mnext_view_id";
+const std::string kRewritePrefix = "Mrewrite";  // + view id: summary must be rewritten whole
+
+std::string ViewMetaKey(uint32_t id) {
+  std::string k = "V";
+  store::AppendU32(id, &k);
+  return k;
+}
+
+std::string RewriteKey(uint32_t id) {
+  std::string k = kRewritePrefix;
+  store::AppendU32(id, &k);
+  return k;
+}
+
+std::string StagePrefix(uint32_t xid) {
+  std::string k = "s";
+  store::AppendU32(xid, &k);
+  return k;
+}
+
+}  // namespace
+
+int ExitCodeFor(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kOk: return 0;
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kNotSupported: return 2;
+    default: return 1;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Daemon: owns the state, the source connection and the sink.
+
+class Daemon {
+ public:
+  explicit Daemon(const Config& config) : config_(config) {}
+
+  // Compiles the views, opens the state, checks it belongs to this database and slot,
+  // creates what is missing and backfills new views.
+  Status Prepare(bool create_missing);
+  Status RunLoop();
+
+ private:
+  Status CompileViews(PgCatalog& catalog);
+  Status OpenState();
+  Status CheckStateIdentity(const std::string& system_id);
+  Status EnsurePublication();
+  Status EnsureSummaryTable(ViewRuntime& v);
+  Status LoadViewMetas();
+  Status SaveViewMeta(const ViewRuntime& v, bool ready, store::KvBatch* batch);
+  Status Backfill(std::vector<ViewRuntime*> views, const std::string& snapshot, Lsn position);
+  Status RecoverPending();
+  Status StreamOnce();
+  Status HandleMessage(std::string_view payload);
+  Status HandleChange(const pgoutput::Message& m, Lsn commit_lsn);
+  Status ApplyRowChange(ViewRuntime& v, const pgoutput::RowChange& c);
+  Status OnCommit(Lsn commit_lsn, Lsn end_lsn, pgoutput::PgTimestamp commit_time);
+  Status ReplayStaged(uint32_t xid, Lsn commit_lsn);
+  Status Flush();
+  Status SendFeedback(Lsn position, bool reply_requested = false);
+
+  const Config& config_;
+  DatabaseSettings db_;
+  std::string system_id_;
+  std::unique_ptr<store::KvStore> state_;
+  std::unique_ptr<pg::PgConn> source_;
+  std::unique_ptr<sink::SummaryWriter> sink_;
+  std::unique_ptr<pg::ReplicationConnection> repl_;
+  std::vector<std::unique_ptr<ViewRuntime>> views_;
+  std::vector<std::string> view_names_;
+  std::unique_ptr<Collation> collation_;
+  const date::time_zone* zone_ = nullptr;
+  uint32_t next_view_id_ = 1;
+
+  // Stream state.
+  pgoutput::Decoder decoder_;
+  pgoutput::Message msg_;
+  pgoutput::RelationCache relations_;
+  Lsn checkpoint_;           // last end LSN folded into the state (and acknowledged)
+  Lsn batch_position_;       // last commit end LSN folded into the overlay
+  Lsn current_final_lsn_;    // of the open (non-streamed) transaction
+  bool in_transaction_ = false;
+  bool batch_dirty_ = false;
+  int64_t batch_changes_ = 0;
+  Clock::time_point batch_started_;
+  std::vector<uint32_t> committed_stages_;  // staged streamed txns to drop at the next flush
+  std::map<uint32_t, uint64_t> stage_seq_;
+  uint32_t stream_top_xid_ = 0;
+  Lsn last_keepalive_end_;
+  Clock::time_point last_idle_advance_;
+  std::vector<std::optional<std::string_view>> fields_old_, fields_new_;
+  std::vector<std::optional<std::string>> stored_row_;
+  std::string pk_old_, pk_new_, encoded_row_;
+};
+
+
+// ---------------------------------------------------------------------------------------
+// Preparation: compile, open state, check identity, create what is missing, backfill.
+
+Status Daemon::CompileViews(PgCatalog& catalog) {
+  for (const auto& vc : config_.views) {
+    auto plan = compiler::CompileView(vc.name, vc.query, catalog);
+    if (!plan.ok()) {
+      Status s = plan.status();
+      std::string prefix = "view " + vc.name + " (" + config_.path + ":" + std::to_string(vc.line) + ")";
+      if (s.code() == StatusCode::kNotSupported) {
+        return Status::NotSupported(prefix + ": " + s.message() +
+                                    " (refresh mode is not implemented yet, so this view cannot "
+                                    "be managed whatever its mode)");
+      }
+      return s.WithContext(prefix);
+    }
+    auto rt = std::make_unique<ViewRuntime>();
+    rt->config = &vc;
+    engine::EvalSettings settings{zone_, collation_.get()};
+    rt->maintainer = std::make_unique<engine::ViewMaintainer>(0, std::move(plan).value(), settings);
+    views_.push_back(std::move(rt));
+    view_names_.push_back(vc.name);
+  }
+  return Status::Ok();
+}
+
+Status Daemon::OpenState() {
+  TALLY_ASSIGN_OR_RETURN(state_, store::OpenRocksDb(config_.state_dir));
+  TALLY_ASSIGN_OR_RETURN(auto format, state_->Get(kMetaFormat));
+  if (format && *format != std::to_string(store::kStateFormatVersion)) {
+    return Status::FailedPrecondition("state directory " + config_.state_dir + " has format " +
+                                      *format + ", this tally reads format " +
+                                      std::to_string(store::kStateFormatVersion));
+  }
+  TALLY_ASSIGN_OR_RETURN(auto cp, state_->Get(kMetaCheckpoint));
+  if (cp) {
+    TALLY_ASSIGN_OR_RETURN(checkpoint_, Lsn::Parse(*cp));
+  }
+  TALLY_ASSIGN_OR_RETURN(auto next, state_->Get(kMetaNextViewId));
+  if (next) next_view_id_ = static_cast<uint32_t>(std::stoul(*next));
+  // Staged streamed transactions never survive a restart: the server re-sends them whole.
+  store::KvBatch b;
+  b.DeleteRange("s", "t");
+  return state_->Write(b, false);
+}
+
+Status Daemon::CheckStateIdentity(const std::string& system_id) {
+  TALLY_ASSIGN_OR_RETURN(auto sys, state_->Get(kMetaSystemId));
+  TALLY_ASSIGN_OR_RETURN(auto dboid, state_->Get(kMetaDbOid));
+  TALLY_ASSIGN_OR_RETURN(auto slot, state_->Get(kMetaSlot));
+  if (sys && (*sys != system_id || !dboid || *dboid != db_.db_oid)) {
+    return Status::FailedPrecondition(
+        "state directory " + config_.state_dir + " belongs to another database (system " + *sys +
+        ", database oid " + dboid.value_or("?") + "; this is system " + system_id +
+        ", database oid " + db_.db_oid + "); point state.dir elsewhere or remove it");
+  }
+  if (slot && *slot != config_.slot) {
+    return Status::FailedPrecondition("state directory " + config_.state_dir +
+                                      " follows slot '" + *slot + "', the config names slot '" +
+                                      config_.slot + "'");
+  }
+  return Status::Ok();
+}
+
+Status Daemon::EnsurePublication() {
+  auto& c = *source_;
+  TALLY_ASSIGN_OR_RETURN(auto pub, c.ExecParams("SELECT 1 FROM pg_publication WHERE pubname = $1",
+                                                {config_.publication}));
+  std::vector<std::string> tables;
+  for (const auto& v : views_) {
+    const auto& src = v->plan().source;
+    if (src.primary_key.empty() && src.replica_identity != 'f') {
+      return Status::InvalidArgument(
+          "view " + v->config->name + ": table " + src.QualifiedName() +
+          " has no primary key and REPLICA IDENTITY is not FULL, so tally cannot tell which row "
+          "an UPDATE or DELETE changed; add a primary key, or run ALTER TABLE " +
+          QuoteIdentifier(src.schema) + "." + QuoteIdentifier(src.name) + " REPLICA IDENTITY FULL");
+    }
+    if (src.replica_identity == 'n') {
+      return Status::InvalidArgument("view " + v->config->name + ": table " + src.QualifiedName() +
+                                     " has REPLICA IDENTITY NOTHING; adding it to a publication "
+                                     "would make its UPDATE and DELETE fail. Run ALTER TABLE " +
+                                     QuoteIdentifier(src.schema) + "." + QuoteIdentifier(src.name) +
+                                     " REPLICA IDENTITY DEFAULT (with a primary key) or FULL");
+    }
+    tables.push_back(QuoteIdentifier(src.schema) + "." + QuoteIdentifier(src.name));
+  }
+  if (pub.rows() == 0) {
+    std::string list;
+    for (const auto& t : tables) list += (list.empty() ? "" : ", ") + t;
+    return c.Exec("CREATE PUBLICATION " + QuoteIdentifier(config_.publication) + " FOR TABLE " +
+                  list + " WITH (publish = 'insert, update, delete, truncate', "
+                  "publish_via_partition_root = true)")
+        .status();
+  }
+  for (const auto& v : views_) {
+    const auto& src = v->plan().source;
+    TALLY_ASSIGN_OR_RETURN(auto has, c.ExecParams("SELECT 1 FROM pg_publication_tables WHERE "
+                                                  "pubname = $1 AND schemaname = $2 AND "
+                                                  "tablename = $3",
+                                                  {config_.publication, src.schema, src.name}));
+    if (has.rows() == 0) {
+      TALLY_RETURN_IF_ERROR(c.Exec("ALTER PUBLICATION " + QuoteIdentifier(config_.publication) +
+                                   " ADD TABLE " + QuoteIdentifier(src.schema) + "." +
+                                   QuoteIdentifier(src.name))
+                                .status());
+    }
+  }
+  return Status::Ok();
+}
+
+Status Daemon::EnsureSummaryTable(ViewRuntime& v) {
+  auto& c = sink_->conn();
+  const std::string& schema = config_.sink_schema;
+  const std::string qualified = QuoteIdentifier(schema) + "." + QuoteIdentifier(v.config->name);
+  TALLY_ASSIGN_OR_RETURN(auto exists, c.ExecParams("SELECT to_regclass($1) IS NOT NULL",
+                                                   {qualified}));
+  TALLY_ASSIGN_OR_RETURN(auto ours, c.ExecParams("SELECT 1 FROM " +
+                                                     QuoteIdentifier(config_.meta_schema) +
+                                                     ".views WHERE name = $1",
+                                                 {v.config->name}));
+  if (exists.get(0, 0) == "t" && ours.rows() == 0) {
+    return Status::InvalidArgument("view " + v.config->name + ": relation " + qualified +
+                                   " already exists and was not created by tally; rename the "
+                                   "view or drop that relation");
+  }
+  if (exists.get(0, 0) != "t") {
+    TALLY_RETURN_IF_ERROR(c.Exec("CREATE SCHEMA IF NOT EXISTS " + QuoteIdentifier(schema)).status());
+    TALLY_RETURN_IF_ERROR(
+        c.Exec("CREATE TABLE " + qualified + " AS " + v.plan().query_sql + " WITH NO DATA")
+            .status()
+            .WithContext("view " + v.config->name + ": creating the summary table"));
+  }
+  // Names and types come from Postgres; check they are what the plan computes.
+  TALLY_ASSIGN_OR_RETURN(
+      auto cols, c.ExecParams("SELECT a.attname, a.atttypid FROM pg_attribute a WHERE "
+                              "a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT "
+                              "a.attisdropped ORDER BY a.attnum",
+                              {qualified}));
+  const auto& outputs = v.plan().outputs;
+  if (cols.rows() != static_cast<int>(outputs.size())) {
+    return Status::FailedPrecondition("view " + v.config->name + ": summary table " + qualified +
+                                      " has " + std::to_string(cols.rows()) +
+                                      " columns, the view has " + std::to_string(outputs.size()));
+  }
+  v.table = sink::SummaryTable{};
+  v.table.schema = schema;
+  v.table.name = v.config->name;
+  for (int i = 0; i < cols.rows(); ++i) {
+    v.table.columns.emplace_back(cols.get(i, 0));
+    Oid pg_type = static_cast<Oid>(std::stoul(std::string(cols.get(i, 1))));
+    if (pg_type != outputs[i].type) {
+      return Status::NotSupported(
+          "view " + v.config->name + ": column " + std::string(cols.get(i, 0)) + " is " +
+          std::string(TypeName(pg_type)) + " in Postgres but tally computes " +
+          std::string(TypeName(outputs[i].type)) + "; this view cannot be maintained exactly");
+    }
+  }
+  v.table.key_columns = v.maintainer->key_outputs();
+  std::string index_cols;
+  for (int k : v.table.key_columns) {
+    index_cols += (index_cols.empty() ? "" : ", ") + QuoteIdentifier(v.table.columns[k]);
+  }
+  const std::string index_name = QuoteIdentifier(v.config->name + "_tally_key");
+  std::string ddl = "CREATE UNIQUE INDEX IF NOT EXISTS " + index_name + " ON " + qualified;
+  ddl += v.table.key_columns.empty() ? " ((true))" : " (" + index_cols + ") NULLS NOT DISTINCT";
+  TALLY_RETURN_IF_ERROR(c.Exec(ddl).status());
+  for (const auto& role : v.config->grant_select) {
+    TALLY_RETURN_IF_ERROR(
+        c.Exec("GRANT SELECT ON " + qualified + " TO " + QuoteIdentifier(role)).status());
+  }
+  return Status::Ok();
+}
+
+Status Daemon::SaveViewMeta(const ViewRuntime& v, bool ready, store::KvBatch* batch) {
+  std::string meta = (ready ? "ready\n" : "backfill\n") + v.config->name + "\n" +
+                     v.start_lsn.ToString() + "\n" + std::to_string(v.groups) + "\n" +
+                     v.plan().query_sql;
+  batch->Put(ViewMetaKey(v.id), meta);
+  return Status::Ok();
+}
+
+Status Daemon::LoadViewMetas() {
+  auto it = state_->NewIterator();
+  std::map<std::string, std::pair<uint32_t, std::string>> stored;  // name -> id, meta
+  for (it->Seek("V"); it->Valid() && it->key()[0] == 'V'; it->Next()) {
+    uint32_t id = store::ReadU32(it->key().substr(1));
+    std::string meta(it->value());
+    size_t a = meta.find('\n'), b = meta.find('\n', a + 1);
+    stored[meta.substr(a + 1, b - a - 1)] = {id, meta};
+  }
+  TALLY_RETURN_IF_ERROR(it->status());
+  for (auto& v : views_) {
+    auto f = stored.find(v->config->name);
+    if (f == stored.end()) continue;
+    const std::string& meta = f->second.second;
+    std::vector<std::string> parts;
+    size_t pos = 0;
+    for (int i = 0; i < 4; ++i) {
+      size_t nl = meta.find('\n', pos);
+      parts.push_back(meta.substr(pos, nl - pos));
+      pos = nl + 1;
+    }
+    std::string definition = meta.substr(pos);
+    v->id = f->second.first;
+    v->ready = parts[0] == "ready";
+    TALLY_ASSIGN_OR_RETURN(v->start_lsn, Lsn::Parse(parts[2]));
+    v->groups = std::stoll(parts[3]);
+    if (v->ready && definition != v->plan().query_sql) {
+      return Status::FailedPrecondition(
+          "view " + v->config->name + ": its query changed since it was built; run "
+          "`tally drop --view " + v->config->name + "` and `tally init` to rebuild it");
+    }
+  }
+  for (auto& v : views_) {
+    if (v->id == 0) v->id = next_view_id_++;
+    v->maintainer = std::make_unique<engine::ViewMaintainer>(
+        v->id, v->maintainer->plan(), engine::EvalSettings{zone_, collation_.get()});
+  }
+  return Status::Ok();
+}
+
+Status Daemon::Prepare(bool create_missing) {
+  TALLY_ASSIGN_OR_RETURN(db_, ReadDatabaseSettings(config_.source_dsn));
+  auto zone = compiler::FindTimeZone(db_.time_zone);
+  if (!zone.ok()) return zone.status().WithContext("the database's TimeZone");
+  zone_ = *zone;
+  TALLY_ASSIGN_OR_RETURN(auto coll, Collation::Open(db_.collation));
+  collation_ = std::make_unique<Collation>(std::move(coll));
+  TALLY_ASSIGN_OR_RETURN(source_, pg::PgConn::Connect(config_.source_dsn));
+  PgCatalog catalog(source_.get());
+  TALLY_RETURN_IF_ERROR(CompileViews(catalog));
+  TALLY_ASSIGN_OR_RETURN(auto sink_conn, pg::PgConn::Connect(config_.sink_dsn));
+  sink_ = std::make_unique<sink::SummaryWriter>(std::move(sink_conn), config_.meta_schema);
+
+  TALLY_RETURN_IF_ERROR(OpenState());
+  TALLY_ASSIGN_OR_RETURN(auto repl, pg::ReplicationConnection::Connect(config_.source_dsn));
+  TALLY_ASSIGN_OR_RETURN(auto ident, repl->IdentifySystem());
+  system_id_ = ident.system_id;
+  TALLY_RETURN_IF_ERROR(CheckStateIdentity(system_id_));
+  TALLY_ASSIGN_OR_RETURN(auto wal, source_->Exec("SHOW wal_level"));
+  if (wal.get(0, 0) != "logical") {
+    return Status::FailedPrecondition("the source has wal_level = " + std::string(wal.get(0, 0)) +
+                                      "; tally needs wal_level = logical (set it in "
+                                      "postgresql.conf and restart the server)");
+  }
+  TALLY_RETURN_IF_ERROR(LoadViewMetas());
+
+  TALLY_ASSIGN_OR_RETURN(auto slot, source_->ExecParams(
+      "SELECT confirmed_flush_lsn, database = current_database(), plugin FROM "
+      "pg_replication_slots WHERE slot_name = $1", {config_.slot}));
+  const bool state_empty = checkpoint_.IsZero();
+  if (!state_empty && slot.rows() == 0) {
+    return Status::FailedPrecondition(
+        "replication slot '" + config_.slot + "' is missing: the changes since " +
+        checkpoint_.ToString() + " are lost to tally. Remove the state directory " +
+        config_.state_dir + " and run `tally init` to rebuild every view from a fresh snapshot");
+  }
+  if (!state_empty && !slot.is_null(0, 0)) {
+    TALLY_ASSIGN_OR_RETURN(Lsn confirmed, Lsn::Parse(slot.get(0, 0)));
+    if (confirmed > checkpoint_) {
+      return Status::FailedPrecondition(
+          "replication slot '" + config_.slot + "' has confirmed " + confirmed.ToString() +
+          " but tally's state only reached " + checkpoint_.ToString() +
+          ": changes in between are lost to tally (was the state restored from a backup, or "
+          "the slot advanced by hand?). Remove the state directory and run `tally init`");
+    }
+  }
+  if (state_empty && slot.rows() > 0) {
+    return Status::FailedPrecondition(
+        "replication slot '" + config_.slot + "' exists but tally's state directory " +
+        config_.state_dir + " is empty: drop the slot (SELECT pg_drop_replication_slot('" +
+        config_.slot + "')) or point state.dir at the state that belongs to it");
+  }
+  if (!create_missing && state_empty) {
+    return Status::FailedPrecondition("tally is not initialized; run `tally init` first");
+  }
+  TALLY_RETURN_IF_ERROR(sink_->EnsureMetaSchema());
+  TALLY_RETURN_IF_ERROR(EnsurePublication());
+  for (auto& v : views_) TALLY_RETURN_IF_ERROR(EnsureSummaryTable(*v));
+
+  std::vector<ViewRuntime*> to_backfill;
+  for (auto& v : views_) {
+    if (!v->ready) to_backfill.push_back(v.get());
+  }
+  if (state_empty) {
+    TALLY_ASSIGN_OR_RETURN(auto created, repl->CreateLogicalSlot(config_.slot, false, true));
+    spdlog::info("created replication slot {} at {}", config_.slot,
+                 created.consistent_point.ToString());
+    store::KvBatch b;
+    b.Put(kMetaFormat, std::to_string(store::kStateFormatVersion));
+    b.Put(kMetaSystemId, system_id_);
+    b.Put(kMetaDbOid, db_.db_oid);
+    b.Put(kMetaSlot, config_.slot);
+    TALLY_RETURN_IF_ERROR(state_->Write(b, true));
+    TALLY_RETURN_IF_ERROR(Backfill(to_backfill, created.snapshot_name, created.consistent_point));
+    store::KvBatch cp;
+    cp.Put(kMetaCheckpoint, created.consistent_point.ToString());
+    TALLY_RETURN_IF_ERROR(state_->Write(cp, true));
+    checkpoint_ = created.consistent_point;
+  } else if (!to_backfill.empty()) {
+    // A view added later: its own snapshot, from a temporary slot, at its own position.
+    TALLY_ASSIGN_OR_RETURN(auto created, repl->CreateLogicalSlot(config_.slot + "_backfill_" +
+                                                                     std::to_string(::getpid()),
+                                                                 true, true));
+    TALLY_RETURN_IF_ERROR(Backfill(to_backfill, created.snapshot_name, created.consistent_point));
+  }
+  return RecoverPending();
+}
+
+Status Daemon::Backfill(std::vector<ViewRuntime*> views, const std::string& snapshot,
+                        Lsn position) {
+  if (views.empty()) return Status::Ok();
+  TALLY_ASSIGN_OR_RETURN(auto conn, pg::PgConn::Connect(config_.source_dsn));
+  TALLY_RETURN_IF_ERROR(conn->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ").status());
+  TALLY_RETURN_IF_ERROR(
+      conn->Exec("SET TRANSACTION SNAPSHOT " + conn->QuoteLiteral(snapshot)).status());
+  for (ViewRuntime* v : views) {
+    auto started = std::chrono::system_clock::now();
+    // Start over: whatever an interrupted backfill left is dropped.
+    store::KvBatch clear;
+    for (char tag : {'g', 'x', 'r', 'p'}) {
+      std::string p(1, tag);
+      store::AppendU32(v->id, &p);
+      clear.DeleteRange(p, store::PrefixEnd(p));
+    }
+    v->start_lsn = position;
+    v->groups = 0;
+    TALLY_RETURN_IF_ERROR(SaveViewMeta(*v, false, &clear));
+    clear.Put(kMetaNextViewId, std::to_string(next_view_id_));
+    TALLY_RETURN_IF_ERROR(state_->Write(clear, true));
+
+    const auto& plan = v->plan();
+    const auto& src = plan.source;
+    std::string select;
+    for (int c : plan.input_columns) {
+      select += (select.empty() ? "" : ", ") + QuoteIdentifier(src.columns[c].name);
+    }
+    for (int c : src.primary_key) select += ", " + QuoteIdentifier(src.columns[c].name);
+    if (select.empty()) select = "1";  // count(*) only: one dummy field is never read
+    const size_t ninputs = plan.input_columns.size();
+    std::vector<std::optional<std::string>> fields;
+    std::vector<std::optional<std::string_view>> views_of;
+    std::string pk, encoded;
+    int64_t rows = 0;
+    std::vector<engine::SinkRow> discard;
+    Status st = conn->CopyOut(
+        "COPY (SELECT " + select + " FROM " + QuoteIdentifier(src.schema) + "." +
+            QuoteIdentifier(src.name) + ") TO STDOUT",
+        [&](std::string_view line) -> Status {
+          pg::SplitCopyLine(line, &fields);
+          views_of.assign(fields.begin(), fields.begin() + static_cast<long>(ninputs));
+          TALLY_RETURN_IF_ERROR(v->maintainer->ApplyRow(views_of, 1, *state_));
+          if (!src.primary_key.empty()) {
+            pk.clear();
+            std::vector<std::optional<std::string_view>> pk_fields(
+                fields.begin() + static_cast<long>(plan.input_columns.empty() ? 1 : ninputs),
+                fields.end());
+            engine::EncodeRow(pk_fields, &pk);
+            encoded.clear();
+            engine::EncodeRow(views_of, &encoded);
+            v->maintainer->PutRow(pk, encoded);
+          }
+          if (++rows % 50000 == 0) {
+            store::KvBatch b;
+            bool rewrite = false;
+            discard.clear();
+            TALLY_RETURN_IF_ERROR(v->maintainer->Flush(*state_, b, &discard, &rewrite));
+            v->groups += v->maintainer->group_count_delta();
+            TALLY_RETURN_IF_ERROR(state_->Write(b, false));
+          }
+          return Status::Ok();
+        });
+    if (!st.ok()) return st.WithContext("view " + v->config->name + ": backfill");
+    store::KvBatch b;
+    bool rewrite = false;
+    discard.clear();
+    TALLY_RETURN_IF_ERROR(v->maintainer->Flush(*state_, b, &discard, &rewrite));
+    // Backfill writes the whole summary below; no pending rows.
+    std::string p = v->maintainer->PendingPrefix();
+    TALLY_RETURN_IF_ERROR(state_->Write(b, true));
+    store::KvBatch clear_pending;
+    clear_pending.DeleteRange(p, store::PrefixEnd(p));
+    TALLY_RETURN_IF_ERROR(state_->Write(clear_pending, true));
+
+    std::vector<engine::SinkRow> all;
+    TALLY_RETURN_IF_ERROR(v->maintainer->ScanAll(*state_, [&](const engine::SinkRow& r) {
+      all.push_back(r);
+      return Status::Ok();
+    }));
+    v->groups = static_cast<int64_t>(all.size());
+    const double started_epoch =
+        std::chrono::duration<double>(started.time_since_epoch()).count();
+    const std::string meta = QuoteIdentifier(config_.meta_schema);
+    std::vector<sink::Statement> extra = {
+        {"INSERT INTO " + meta +
+             ".views (name, mode, definition, applied_lsn, applied_at, groups, summary_schema, "
+             "summary_table) VALUES ($1, 'incremental', $2, $3, now(), $4, $5, $1) "
+             "ON CONFLICT (name) DO UPDATE SET mode = EXCLUDED.mode, definition = "
+             "EXCLUDED.definition, applied_lsn = EXCLUDED.applied_lsn, applied_at = now(), "
+             "groups = EXCLUDED.groups",
+         {v->config->name, plan.query_sql, position.ToString(), std::to_string(v->groups),
+          config_.sink_schema}},
+        {"INSERT INTO " + meta +
+             ".refresh_log VALUES ($1, to_timestamp($2), now(), 'backfill', $3, $4)",
+         {v->config->name, std::to_string(started_epoch), std::to_string(all.size()),
+          position.ToString()}}};
+    sink::ViewDelta d{&v->table, v->config->name, true, &all, v->groups};
+    Status applied = sink_->ApplyBatch({d}, {}, position, extra);
+    if (!applied.ok()) return applied.WithContext("view " + v->config->name + ": backfill");
+    v->ready = true;
+    store::KvBatch done;
+    TALLY_RETURN_IF_ERROR(SaveViewMeta(*v, true, &done));
+    TALLY_RETURN_IF_ERROR(state_->Write(done, true));
+    spdlog::info("view {}: backfilled {} rows into {} groups at {}", v->config->name, rows,
+                 v->groups, position.ToString());
+  }
+  return conn->Exec("COMMIT").status();
+}
+
+// ---------------------------------------------------------------------------------------
+// Pending rows: written by a batch's RocksDB write, cleared after its sink transaction. After
+// a crash they are written again (absolute values, so writing twice is harmless).
+
+Status Daemon::RecoverPending() {
+  std::vector<std::vector<engine::SinkRow>> rows(views_.size());
+  std::vector<sink::ViewDelta> deltas;
+  store::KvBatch clear;
+  for (size_t i = 0; i < views_.size(); ++i) {
+    auto& v = *views_[i];
+    const std::string prefix = v.maintainer->PendingPrefix();
+    auto it = state_->NewIterator();
+    for (it->Seek(prefix); it->Valid() && it->key().substr(0, prefix.size()) == prefix;
+         it->Next()) {
+      TALLY_ASSIGN_OR_RETURN(auto row, engine::DecodeSinkRow(it->value()));
+      rows[i].push_back(std::move(row));
+    }
+    TALLY_RETURN_IF_ERROR(it->status());
+    TALLY_ASSIGN_OR_RETURN(auto rewrite, state_->Get(RewriteKey(v.id)));
+    if (rows[i].empty() && !rewrite) continue;
+    deltas.push_back({&v.table, v.config->name, rewrite.has_value(), &rows[i], v.groups});
+    clear.DeleteRange(prefix, store::PrefixEnd(prefix));
+    clear.Delete(RewriteKey(v.id));
+  }
+  if (deltas.empty()) return Status::Ok();
+  spdlog::info("re-writing the summary rows of an interrupted batch ({} views)", deltas.size());
+  TALLY_RETURN_IF_ERROR(sink_->ApplyBatch(deltas, view_names_, checkpoint_));
+  return state_->Write(clear, true);
+}
+
+// ---------------------------------------------------------------------------------------
+// The stream.
+
+Status Daemon::SendFeedback(Lsn position, bool reply_requested) {
+  pgoutput::StandbyStatusUpdate u;
+  u.written = position;
+  u.flushed = position;
+  u.applied = position;
+  u.client_time = pgoutput::PgTimestampFromUnixMicros(
+      std::chrono::duration_cast<std::chrono::microseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  u.reply_requested = reply_requested;
+  std::array<char, pgoutput::kStandbyStatusUpdateSize> buf;
+  pgoutput::EncodeStandbyStatusUpdate(u, buf);
+  return repl_->Send(std::string_view(buf.data(), buf.size()));
+}
+
+Status Daemon::Flush() {
+  if (!batch_dirty_) return Status::Ok();
+  store::KvBatch batch;
+  std::vector<std::vector<engine::SinkRow>> rows(views_.size());
+  std::vector<sink::ViewDelta> deltas;
+  for (size_t i = 0; i < views_.size(); ++i) {
+    auto& v = *views_[i];
+    bool rewrite = false;
+    Status s = v.maintainer->Flush(*state_, batch, &rows[i], &rewrite);
+    if (!s.ok()) return s.WithContext("at " + batch_position_.ToString());
+    if (rewrite) {
+      v.groups = 0;
+      batch.Put(RewriteKey(v.id), "1");
+    }
+    v.groups += v.maintainer->group_count_delta();
+    if (!rows[i].empty() || rewrite) {
+      deltas.push_back({&v.table, v.config->name, rewrite, &rows[i], v.groups});
+      SaveViewMeta(v, true, &batch).IgnoreError();
+    }
+  }
+  for (uint32_t xid : committed_stages_) {
+    batch.DeleteRange(StagePrefix(xid), store::PrefixEnd(StagePrefix(xid)));
+  }
+  batch.Put(kMetaCheckpoint, batch_position_.ToString());
+  TALLY_RETURN_IF_ERROR(state_->Write(batch, /*sync=*/true));
+  checkpoint_ = batch_position_;
+  committed_stages_.clear();
+  TALLY_RETURN_IF_ERROR(sink_->ApplyBatch(deltas, view_names_, checkpoint_));
+  store::KvBatch clear;
+  for (const auto& d : deltas) {
+    for (auto& v : views_) {
+      if (v->config->name != d.view_name) continue;
+      const std::string p = v->maintainer->PendingPrefix();
+      clear.DeleteRange(p, store::PrefixEnd(p));
+      if (d.rewrite_all) clear.Delete(RewriteKey(v->id));
+    }
+  }
+  if (!clear.empty()) TALLY_RETURN_IF_ERROR(state_->Write(clear, false));
+  batch_dirty_ = false;
+  batch_changes_ = 0;
+  // Only now, with the summaries committed, may the slot forget these transactions.
+  return SendFeedback(checkpoint_);
+}
+
+Status Daemon::ApplyRowChange(ViewRuntime& v, const pgoutput::RowChange& c) {
+  using pgoutput::OldTupleKind;
+  using pgoutput::TupleFieldKind;
+  const auto& plan = v.plan();
+  const bool has_pk = !v.pk_fields.empty();
+  auto pk_of = [&](const pgoutput::TupleData& t, std::string* out) -> Status {
+    out->clear();
+    std::vector<std::optional<std::string_view>> f;
+    for (int idx : v.pk_fields) {
+      const auto& field = t.fields[idx];
+      if (field.kind != TupleFieldKind::kText) {
+        return Status::Corruption("view " + v.config->name + ": primary key column missing in " +
+                                  "a change of " + plan.source.QualifiedName());
+      }
+      f.emplace_back(field.data);
+    }
+    engine::EncodeRow(f, out);
+    return Status::Ok();
+  };
+
+  // The old row: from the stream (REPLICA IDENTITY FULL) or from the row store.
+  bool have_old = false;
+  fields_old_.assign(plan.input_columns.size(), std::nullopt);
+  if (c.old_kind == OldTupleKind::kFull) {
+    for (size_t i = 0; i < v.input_fields.size(); ++i) {
+      const auto& f = c.old_tuple.fields[v.input_fields[i]];
+      if (f.kind == TupleFieldKind::kText) fields_old_[i] = f.data;
+    }
+    have_old = true;
+  }
+  if (has_pk) {
+    pk_old_.clear();
+    if (c.old_kind != OldTupleKind::kNone) {
+      TALLY_RETURN_IF_ERROR(pk_of(c.old_tuple, &pk_old_));
+    } else if (c.has_new_tuple && v.relation_id) {
+      TALLY_RETURN_IF_ERROR(pk_of(c.new_tuple, &pk_old_));
+    }
+    const bool is_insert = c.has_new_tuple && c.old_kind == OldTupleKind::kNone &&
+                           msg_.type == pgoutput::MessageType::kInsert;
+    if (!have_old && !is_insert) {
+      TALLY_ASSIGN_OR_RETURN(auto stored, v.maintainer->LookupRow(pk_old_, *state_));
+      if (!stored) {
+        return Status::Corruption("view " + v.config->name + ": no stored row for a key of " +
+                                  plan.source.QualifiedName() +
+                                  " that an UPDATE or DELETE changed (the state missed a row)");
+      }
+      TALLY_RETURN_IF_ERROR(engine::DecodeRow(*stored, &stored_row_));
+      for (size_t i = 0; i < stored_row_.size() && i < fields_old_.size(); ++i) {
+        fields_old_[i] = stored_row_[i] ? std::optional<std::string_view>(*stored_row_[i])
+                                        : std::nullopt;
+      }
+      have_old = true;
+    }
+  }
+  if (have_old) TALLY_RETURN_IF_ERROR(v.maintainer->ApplyRow(fields_old_, -1, *state_));
+
+  if (c.has_new_tuple) {
+    fields_new_.assign(plan.input_columns.size(), std::nullopt);
+    for (size_t i = 0; i < v.input_fields.size(); ++i) {
+      const auto& f = c.new_tuple.fields[v.input_fields[i]];
+      if (f.kind == TupleFieldKind::kText) {
+        fields_new_[i] = f.data;
+      } else if (f.kind == TupleFieldKind::kUnchangedToast) {
+        if (!have_old) {
+          return Status::Corruption("view " + v.config->name + ": unchanged TOAST value of " +
+                                    plan.source.QualifiedName() + " without a known old row");
+        }
+        fields_new_[i] = fields_old_[i];
+      } else if (f.kind == TupleFieldKind::kBinary) {
+        return Status::NotSupported("binary tuple data");
+      }
+    }
+    TALLY_RETURN_IF_ERROR(v.maintainer->ApplyRow(fields_new_, 1, *state_));
+    if (has_pk) {
+      TALLY_RETURN_IF_ERROR(pk_of(c.new_tuple, &pk_new_));
+      if (have_old && pk_new_ != pk_old_) v.maintainer->PutRow(pk_old_, std::nullopt);
+      encoded_row_.clear();
+      engine::EncodeRow(fields_new_, &encoded_row_);
+      v.maintainer->PutRow(pk_new_, encoded_row_);
+    }
+  } else if (has_pk) {
+    v.maintainer->PutRow(pk_old_, std::nullopt);
+  }
+  return Status::Ok();
+}
+
+Status Daemon::HandleChange(const pgoutput::Message& m, Lsn commit_lsn) {
+  using pgoutput::MessageType;
+  if (m.type == MessageType::kRelation) {
+    relations_.Apply(m.relation);
+    const auto* rel = relations_.Find(m.relation.relation_id);
+    for (auto& v : views_) {
+      const auto& src = v->plan().source;
+      if (rel->name != src.name || rel->namespace_name != src.schema) continue;
+      v->relation_id = rel->relation_id;
+      v->input_fields.clear();
+      v->pk_fields.clear();
+      for (int c : v->plan().input_columns) {
+        auto idx = rel->FindColumn(src.columns[c].name);
+        if (!idx || rel->columns[*idx].type_oid != src.columns[c].type_oid) {
+          v->stopped = "relation " + rel->QualifiedName() + " changed at " +
+                       commit_lsn.ToString() + ": column " + src.columns[c].name +
+                       (idx ? " changed type" : " is gone");
+          spdlog::error("view {} stopped: {}", v->config->name, v->stopped);
+          break;
+        }
+        v->input_fields.push_back(static_cast<int>(*idx));
+      }
+      for (int c : src.primary_key) {
+        auto idx = rel->FindColumn(src.columns[c].name);
+        if (idx) v->pk_fields.push_back(static_cast<int>(*idx));
+      }
+    }
+    return Status::Ok();
+  }
+  if (m.type == MessageType::kTruncate) {
+    for (auto rid : m.truncate.relation_ids) {
+      for (auto& v : views_) {
+        if (v->relation_id == rid && v->stopped.empty() && !(commit_lsn < v->start_lsn)) {
+          v->maintainer->Truncate();
+        }
+      }
+    }
+    return Status::Ok();
+  }
+  if (m.type == MessageType::kInsert || m.type == MessageType::kUpdate ||
+      m.type == MessageType::kDelete) {
+    ++batch_changes_;
+    for (auto& v : views_) {
+      if (v->relation_id != m.change.relation_id || !v->stopped.empty()) continue;
+      if (commit_lsn < v->start_lsn) continue;  // already in the view's backfill snapshot
+      Status s = ApplyRowChange(*v, m.change);
+      if (!s.ok()) return s.WithContext("in transaction committing at " + commit_lsn.ToString());
+    }
+  }
+  return Status::Ok();
+}
+
+Status Daemon::ReplayStaged(uint32_t xid, Lsn commit_lsn) {
+  const std::string prefix = StagePrefix(xid);
+  auto it = state_->NewIterator();
+  pgoutput::Message m;
+  for (it->Seek(prefix); it->Valid() && it->key().substr(0, prefix.size()) == prefix; it->Next()) {
+    std::string_view payload = it->value();
+    TALLY_RETURN_IF_ERROR(pgoutput::DecodeMessage(payload, /*in_stream=*/true, m));
+    msg_.type = m.type;  // ApplyRowChange looks at the message type
+    TALLY_RETURN_IF_ERROR(HandleChange(m, commit_lsn));
+  }
+  committed_stages_.push_back(xid);
+  stage_seq_.erase(xid);
+  return it->status();
+}
+
+Status Daemon::OnCommit(Lsn commit_lsn, Lsn end_lsn, pgoutput::PgTimestamp) {
+  (void)commit_lsn;
+  if (end_lsn > batch_position_) batch_position_ = end_lsn;
+  if (!batch_dirty_) {
+    batch_dirty_ = true;
+    batch_started_ = Clock::now();
+  }
+  if (batch_changes_ >= config_.max_batch_changes) return Flush();
+  return Status::Ok();
+}
+
+Status Daemon::HandleMessage(std::string_view payload) {
+  using pgoutput::MessageType;
+  TALLY_RETURN_IF_ERROR(decoder_.Decode(payload, msg_));
+  const auto& m = msg_;
+  switch (m.type) {
+    case MessageType::kBegin:
+      in_transaction_ = true;
+      current_final_lsn_ = m.begin.final_lsn;
+      return Status::Ok();
+    case MessageType::kCommit:
+      in_transaction_ = false;
+      if (m.commit.end_lsn <= checkpoint_) return Status::Ok();
+      return OnCommit(m.commit.commit_lsn, m.commit.end_lsn, m.commit.commit_time);
+    case MessageType::kStreamStart:
+      stream_top_xid_ = m.stream_start.xid;
+      return Status::Ok();
+    case MessageType::kStreamStop:
+    case MessageType::kOrigin:
+    case MessageType::kType:
+      return Status::Ok();
+    case MessageType::kStreamCommit: {
+      if (m.stream_commit.end_lsn <= checkpoint_) {
+        committed_stages_.push_back(m.stream_commit.xid);
+        return Status::Ok();
+      }
+      TALLY_RETURN_IF_ERROR(ReplayStaged(m.stream_commit.xid, m.stream_commit.commit_lsn));
+      return OnCommit(m.stream_commit.commit_lsn, m.stream_commit.end_lsn,
+                      m.stream_commit.commit_time);
+    }
+    case MessageType::kStreamAbort: {
+      store::KvBatch b;
+      const std::string prefix = StagePrefix(m.stream_abort.xid);
+      if (m.stream_abort.subxid == m.stream_abort.xid) {
+        b.DeleteRange(prefix, store::PrefixEnd(prefix));
+        stage_seq_.erase(m.stream_abort.xid);
+      } else {
+        // Only the aborted subtransaction's changes go.
+        auto it = state_->NewIterator();
+        for (it->Seek(prefix); it->Valid() && it->key().substr(0, prefix.size()) == prefix;
+             it->Next()) {
+          pgoutput::Message sub;
+          TALLY_RETURN_IF_ERROR(pgoutput::DecodeMessage(it->value(), true, sub));
+          if (sub.stream_xid == m.stream_abort.subxid) b.Delete(it->key());
+        }
+        TALLY_RETURN_IF_ERROR(it->status());
+      }
+      return state_->Write(b, false);
+    }
+    default:
+      break;
+  }
+  if (m.type == MessageType::kMessage && !m.logical.transactional()) return Status::Ok();
+  if (decoder_.in_stream()) {
+    // Inside a streamed transaction: stage it until its Stream Commit. Relations are needed
+    // now too, to know the layout of later messages.
+    if (m.type == MessageType::kRelation) TALLY_RETURN_IF_ERROR(HandleChange(m, Lsn()));
+    std::string key = StagePrefix(stream_top_xid_);
+    store::AppendU64(stage_seq_[stream_top_xid_]++, &key);
+    store::KvBatch b;
+    b.Put(key, payload);
+    return state_->Write(b, false);
+  }
+  if (m.type == MessageType::kMessage) return Status::Ok();
+  if (current_final_lsn_ < checkpoint_) return Status::Ok();  // already applied
+  return HandleChange(m, current_final_lsn_);
+}
+
+Status Daemon::StreamOnce() {
+  relations_.Clear();
+  decoder_.Reset();
+  stage_seq_.clear();
+  {
+    store::KvBatch b;
+    b.DeleteRange("s", "t");
+    TALLY_RETURN_IF_ERROR(state_->Write(b, false));
+  }
+  for (auto& v : views_) v->maintainer->Reset();
+  batch_dirty_ = false;
+  batch_changes_ = 0;
+  batch_position_ = checkpoint_;
+  in_transaction_ = false;
+  TALLY_ASSIGN_OR_RETURN(repl_, pg::ReplicationConnection::Connect(config_.source_dsn));
+  TALLY_RETURN_IF_ERROR(repl_->StartReplication(config_.slot, checkpoint_, config_.publication));
+  spdlog::info("streaming from slot {} at {}", config_.slot, checkpoint_.ToString());
+  auto last_feedback = Clock::now();
+  pgoutput::CopyMessage frame;
+  while (!g_stop_requested.load()) {
+    auto now = Clock::now();
+    std::chrono::milliseconds wait(100);
+    if (batch_dirty_) {
+      auto due = batch_started_ + config_.max_batch_ms;
+      if (now >= due && !in_transaction_) {
+        TALLY_RETURN_IF_ERROR(Flush());
+        last_feedback = Clock::now();
+        continue;
+      }
+      wait = std::chrono::duration_cast<std::chrono::milliseconds>(due - now);
+      if (wait.count() < 1) wait = std::chrono::milliseconds(1);
+    }
+    TALLY_ASSIGN_OR_RETURN(std::string_view data, repl_->Receive(wait));
+    if (data.empty()) {
+      // Idle: say we are alive, and let an idle slot move on (the keepalive position was
+      // saved before it is acknowledged).
+      if (Clock::now() - last_feedback > std::chrono::seconds(5)) {
+        TALLY_RETURN_IF_ERROR(SendFeedback(checkpoint_));
+        last_feedback = Clock::now();
+      }
+      continue;
+    }
+    TALLY_RETURN_IF_ERROR(pgoutput::ParseCopyMessage(data, frame));
+    if (frame.type == pgoutput::CopyMessageType::kXLogData) {
+      TALLY_RETURN_IF_ERROR(HandleMessage(frame.xlog_data.payload));
+      continue;
+    }
+    const auto& k = frame.keepalive;
+    if (!in_transaction_ && !batch_dirty_ && stage_seq_.empty() && k.wal_end > checkpoint_ &&
+        Clock::now() - last_idle_advance_ > std::chrono::seconds(1)) {
+      store::KvBatch b;
+      b.Put(kMetaCheckpoint, k.wal_end.ToString());
+      TALLY_RETURN_IF_ERROR(state_->Write(b, true));
+      checkpoint_ = k.wal_end;
+      batch_position_ = checkpoint_;
+      TALLY_RETURN_IF_ERROR(sink_->AdvancePosition(view_names_, checkpoint_));
+      last_idle_advance_ = Clock::now();
+    }
+    if (k.reply_requested || Clock::now() - last_feedback > std::chrono::seconds(5)) {
+      TALLY_RETURN_IF_ERROR(SendFeedback(checkpoint_));
+      last_feedback = Clock::now();
+    }
+  }
+  // Asked to stop: finish the batch at a commit boundary.
+  if (!in_transaction_) TALLY_RETURN_IF_ERROR(Flush());
+  return Status::Ok();
+}
+
+Status Daemon::RunLoop() {
+  auto backoff = std::chrono::milliseconds(200);
+  while (!g_stop_requested.load()) {
+    Status s = StreamOnce();
+    if (s.ok()) return s;
+    if (!s.retryable()) return s;
+    spdlog::warn("{}; reconnecting in {} ms", s.message(), backoff.count());
+    repl_.reset();
+    for (int waited = 0; waited < backoff.count() && !g_stop_requested.load(); waited += 50) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(10000));
+    // Reconnect the sink too, and write what an interrupted batch left pending.
+    auto sink_conn = pg::PgConn::Connect(config_.sink_dsn);
+    if (!sink_conn.ok()) continue;
+    sink_ = std::make_unique<sink::SummaryWriter>(std::move(sink_conn).value(), config_.meta_schema);
+    Status r = RecoverPending();
+    if (!r.ok() && !r.retryable()) return r;
+    if (r.ok()) backoff = std::chrono::milliseconds(200);
+  }
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------------------
+// Commands.
+
+namespace {
+
+void PrintError(const Status& s) { std::cerr << "tally: " << s.message() << "\n"; }
+
+}  // namespace
+
+int CommandInit(const Config& config, std::ostream& out) {
+  Daemon d(config);
+  Status s = d.Prepare(/*create_missing=*/true);
+  if (!s.ok()) {
+    PrintError(s);
+    return ExitCodeFor(s);
+  }
+  out << "initialized " << config.views.size() << " view(s)\n";
+  return 0;
+}
+
+int CommandRun(const Config& config, std::ostream&) {
+  auto d = std::make_unique<Daemon>(config);
+  Status s = d->Prepare(/*create_missing=*/true);
+  // The first connection may fail while the server starts; retry like the loop does.
+  for (int attempt = 0; !s.ok() && s.retryable() && attempt < 30 && !g_stop_requested; ++attempt) {
+    spdlog::warn("{}; retrying", s.message());
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    d = std::make_unique<Daemon>(config);
+    s = d->Prepare(true);
+  }
+  if (s.ok()) s = d->RunLoop();
+  if (!s.ok()) {
+    PrintError(s);
+    return ExitCodeFor(s);
+  }
+  return 0;
+}
+
+}  // namespace tally::daemon

@@ -1,0 +1,179 @@
+#include "tally/store/kv.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/table.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/write_batch.h>
+
+#include <map>
+
+namespace tally::store {
+
+void AppendU32(uint32_t v, std::string* out) {
+  for (int i = 3; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+void AppendU64(uint64_t v, std::string* out) {
+  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+uint32_t ReadU32(std::string_view s) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<uint8_t>(s[i]);
+  return v;
+}
+uint64_t ReadU64(std::string_view s) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<uint8_t>(s[i]);
+  return v;
+}
+std::string PrefixEnd(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty()) {
+    if (static_cast<uint8_t>(end.back()) != 0xff) {
+      end.back() = static_cast<char>(static_cast<uint8_t>(end.back()) + 1);
+      return end;
+    }
+    end.pop_back();
+  }
+  return std::string(64, '\xff');
+}
+
+namespace {
+
+Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return Status::Ok();
+  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+    return Status::FailedPrecondition(std::string(what) +
+                                      ": the state directory is in use by another tally process (" +
+                                      s.ToString() + ")");
+  }
+  if (s.IsCorruption()) return Status::Corruption(std::string(what) + ": " + s.ToString());
+  return Status::IOError(std::string(what) + ": " + s.ToString());
+}
+
+class RocksIterator : public KvIterator {
+ public:
+  explicit RocksIterator(rocksdb::Iterator* it) : it_(it) {}
+  void Seek(std::string_view key) override { it_->Seek(rocksdb::Slice(key.data(), key.size())); }
+  void SeekForPrev(std::string_view key) override {
+    it_->SeekForPrev(rocksdb::Slice(key.data(), key.size()));
+  }
+  bool Valid() const override { return it_->Valid(); }
+  void Next() override { it_->Next(); }
+  void Prev() override { it_->Prev(); }
+  std::string_view key() const override { return it_->key().ToStringView(); }
+  std::string_view value() const override { return it_->value().ToStringView(); }
+  Status status() const override { return FromRocks(it_->status(), "reading state"); }
+
+ private:
+  std::unique_ptr<rocksdb::Iterator> it_;
+};
+
+class RocksStore : public KvStore {
+ public:
+  explicit RocksStore(rocksdb::DB* db) : db_(db) {}
+  Result<std::optional<std::string>> Get(std::string_view key) override {
+    std::string value;
+    auto s = db_->Get(rocksdb::ReadOptions(), rocksdb::Slice(key.data(), key.size()), &value);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    if (!s.ok()) return FromRocks(s, "reading state");
+    return std::optional<std::string>(std::move(value));
+  }
+  std::unique_ptr<KvIterator> NewIterator() override {
+    return std::make_unique<RocksIterator>(db_->NewIterator(rocksdb::ReadOptions()));
+  }
+  Status Write(const KvBatch& batch, bool sync) override {
+    rocksdb::WriteBatch wb;
+    for (const auto& [b, e] : batch.ranges()) {
+      wb.DeleteRange(rocksdb::Slice(b), rocksdb::Slice(e));
+    }
+    for (const auto& op : batch.ops()) {
+      if (op.is_delete) {
+        wb.Delete(rocksdb::Slice(op.key));
+      } else {
+        wb.Put(rocksdb::Slice(op.key), rocksdb::Slice(op.value));
+      }
+    }
+    rocksdb::WriteOptions wo;
+    wo.sync = sync;
+    return FromRocks(db_->Write(wo, &wb), "writing state");
+  }
+
+ private:
+  std::unique_ptr<rocksdb::DB> db_;
+};
+
+class MemIterator : public KvIterator {
+ public:
+  explicit MemIterator(const std::map<std::string, std::string>* m) : m_(m), it_(m->end()) {}
+  void Seek(std::string_view key) override { it_ = m_->lower_bound(std::string(key)); }
+  void SeekForPrev(std::string_view key) override {
+    it_ = m_->upper_bound(std::string(key));
+    if (it_ == m_->begin()) {
+      it_ = m_->end();
+    } else {
+      --it_;
+    }
+  }
+  bool Valid() const override { return it_ != m_->end(); }
+  void Next() override { ++it_; }
+  void Prev() override {
+    if (it_ == m_->begin()) {
+      it_ = m_->end();
+    } else {
+      --it_;
+    }
+  }
+  std::string_view key() const override { return it_->first; }
+  std::string_view value() const override { return it_->second; }
+  Status status() const override { return Status::Ok(); }
+
+ private:
+  const std::map<std::string, std::string>* m_;
+  std::map<std::string, std::string>::const_iterator it_;
+};
+
+class MemStore : public KvStore {
+ public:
+  Result<std::optional<std::string>> Get(std::string_view key) override {
+    auto it = m_.find(std::string(key));
+    if (it == m_.end()) return std::optional<std::string>();
+    return std::optional<std::string>(it->second);
+  }
+  std::unique_ptr<KvIterator> NewIterator() override { return std::make_unique<MemIterator>(&m_); }
+  Status Write(const KvBatch& batch, bool) override {
+    for (const auto& [b, e] : batch.ranges()) {
+      m_.erase(m_.lower_bound(b), m_.lower_bound(e));
+    }
+    for (const auto& op : batch.ops()) {
+      if (op.is_delete) {
+        m_.erase(op.key);
+      } else {
+        m_[op.key] = op.value;
+      }
+    }
+    return Status::Ok();
+  }
+
+ private:
+  std::map<std::string, std::string> m_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<KvStore>> OpenRocksDb(const std::string& dir) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.IncreaseParallelism(2);
+  options.OptimizeLevelStyleCompaction(64 << 20);
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  rocksdb::DB* db = nullptr;
+  auto s = rocksdb::DB::Open(options, dir, &db);
+  if (!s.ok()) return FromRocks(s, "opening state directory " + dir);
+  return std::unique_ptr<KvStore>(new RocksStore(db));
+}
+
+std::unique_ptr<KvStore> NewMemoryStore() { return std::make_unique<MemStore>(); }
+
+}  // namespace tally::store
