@@ -1,3 +1,5 @@
+CREATE SEQUENCE IF NOT EXISTS items_new_id START 10000000;
+CREATE SEQUENCE IF NOT EXISTS items_moved_id START 100000000;
 -- Randomized DML over items(id, g, h, x, y, ts, note) and events(k, v) (no primary key,
 -- REPLICA IDENTITY FULL). Seeded: `CALL random_dml(seed, n)` runs the same statements for the
 -- same seed on the same data. Each statement is its own transaction; every 50th call commits
@@ -15,7 +17,7 @@ BEGIN
     pick := 1 + floor(random() * 20000)::int;
     IF r < 0.35 THEN
       INSERT INTO items (id, g, h, x, y, ts)
-      VALUES ((SELECT coalesce(max(id), 0) + 1 FROM items),
+      VALUES (nextval('items_new_id'),
               groups[1 + floor(random() * 6)::int], floor(random() * 50)::int,
               CASE WHEN random() < 0.1 THEN NULL ELSE round((random() * 1000 - 200)::numeric, 2) END,
               CASE WHEN random() < 0.1 THEN NULL ELSE floor(random() * 100)::int END,
@@ -34,7 +36,7 @@ BEGIN
       UPDATE items SET note = note WHERE id = (SELECT min(id) FROM items WHERE id >= pick);
     ELSIF r < 0.73 THEN
       -- change the primary key
-      UPDATE items SET id = id + 1000000 WHERE id = (SELECT min(id) FROM items WHERE id >= pick);
+      UPDATE items SET id = nextval('items_moved_id') WHERE id = (SELECT min(id) FROM items WHERE id >= pick);
     ELSIF r < 0.85 THEN
       DELETE FROM items WHERE id = (SELECT min(id) FROM items WHERE id >= pick);
     ELSIF r < 0.87 THEN

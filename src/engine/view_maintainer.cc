@@ -404,6 +404,7 @@ SinkRow ViewMaintainer::DeletionRow(const GroupState& g) const {
 Status ViewMaintainer::Flush(store::KvStore& store, store::KvBatch& batch,
                              std::vector<SinkRow>* out, bool* rewrite_all) {
   *rewrite_all = truncated_;
+  group_count_delta_ = 0;
   if (truncated_) {
     for (const std::string& p : {GroupPrefix(), ValueCountViewPrefix(), RowPrefix(),
                                  PendingPrefix()}) {

@@ -1,0 +1,1028 @@
+// Value text I/O with Postgres 15's formats (DateStyle=ISO, IntervalStyle=postgres,
+// TimeZone=UTC, extra_float_digits>=1), and GROUP BY equality.
+#include "tally/core/value.h"
+
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+
+namespace tally {
+namespace {
+
+constexpr int64_t kUsecsPerSec = 1000000;
+constexpr int64_t kUsecsPerMinute = 60 * kUsecsPerSec;
+constexpr int64_t kUsecsPerHour = 60 * kUsecsPerMinute;
+constexpr int64_t kUsecsPerDay = 24 * kUsecsPerHour;
+constexpr int64_t kPostgresEpochJdate = 2451545;  // date2j(2000, 1, 1)
+// Postgres's infinite dates and timestamps (DATEVAL_NOBEGIN/NOEND, DT_NOBEGIN/NOEND).
+constexpr int64_t kTsNoBegin = kTimestampNoBegin;
+constexpr int64_t kTsNoEnd = kTimestampNoEnd;
+
+bool IsSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
+  while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+bool EqualsNoCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (Lower(a[i]) != Lower(b[i])) return false;
+  }
+  return true;
+}
+
+Status SyntaxError(Oid type, std::string_view text) {
+  return Status::InvalidArgument("invalid input syntax for type " + std::string(TypeName(type)) +
+                                 ": \"" + std::string(text) + "\"");
+}
+
+// ---- dates (Postgres's date2j / j2date, proleptic Gregorian; year 0 is 1 BC) ----
+
+int64_t Date2J(int64_t year, int64_t month, int64_t day) {
+  if (month > 2) {
+    month += 1;
+    year += 4800;
+  } else {
+    month += 13;
+    year += 4799;
+  }
+  int64_t century = year / 100;
+  int64_t julian = year * 365 - 32167;
+  julian += year / 4 - century + century / 4;
+  julian += 7834 * month / 256 + day;
+  return julian;
+}
+
+void J2Date(int64_t jd, int64_t* year, int* month, int* day) {
+  uint64_t julian = static_cast<uint64_t>(jd) + 32044;
+  uint64_t quad = julian / 146097;
+  uint64_t extra = (julian - quad * 146097) * 4 + 3;
+  julian += 60 + quad * 3 + extra / 146097;
+  quad = julian / 1461;
+  julian -= quad * 1461;
+  int64_t y = static_cast<int64_t>(julian * 4 / 1461);
+  julian = ((y != 0) ? ((julian + 305) % 365) : ((julian + 306) % 366)) + 123;
+  y += static_cast<int64_t>(quad * 4);
+  *year = y - 4800;
+  quad = julian * 2141 / 65536;
+  *day = static_cast<int>(julian - 7834 * quad / 256);
+  *month = static_cast<int>((quad + 10) % 12 + 1);
+}
+
+bool IsLeap(int64_t y) { return (y % 4 == 0) && ((y % 100 != 0) || (y % 400 == 0)); }
+
+int DaysInMonth(int64_t year, int64_t month) {
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (month == 2 && IsLeap(year)) return 29;
+  return kDays[month - 1];
+}
+
+void AppendZeroPadded(std::string* out, uint64_t v, int width) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  int len = static_cast<int>(r.ptr - buf);
+  for (int i = len; i < width; ++i) out->push_back('0');
+  out->append(buf, r.ptr);
+}
+
+// Appends "YYYY-MM-DD" of a Julian day; returns true when the year is BC.
+bool AppendIsoDate(std::string* out, int64_t jd) {
+  int64_t year;
+  int month, day;
+  J2Date(jd, &year, &month, &day);
+  bool bc = year <= 0;
+  AppendZeroPadded(out, static_cast<uint64_t>(bc ? 1 - year : year), 4);
+  out->push_back('-');
+  AppendZeroPadded(out, static_cast<uint64_t>(month), 2);
+  out->push_back('-');
+  AppendZeroPadded(out, static_cast<uint64_t>(day), 2);
+  return bc;
+}
+
+// Seconds with up to 6 fractional digits and no trailing zeros (AppendSeconds).
+void AppendSeconds(std::string* out, int64_t sec, int64_t fsec) {
+  AppendZeroPadded(out, static_cast<uint64_t>(sec < 0 ? -sec : sec), 2);
+  if (fsec == 0) return;
+  uint64_t f = static_cast<uint64_t>(fsec < 0 ? -fsec : fsec);
+  char digits[6];
+  for (int i = 5; i >= 0; --i) {
+    digits[i] = static_cast<char>('0' + f % 10);
+    f /= 10;
+  }
+  int len = 6;
+  while (len > 0 && digits[len - 1] == '0') --len;
+  out->push_back('.');
+  out->append(digits, len);
+}
+
+// Parses "YYYY-MM-DD" at the start of s; on success advances s and sets the Julian day.
+// The year may have more than 4 digits; " BC" is handled by the caller.
+bool ParseIsoDatePart(std::string_view* s, int64_t* year, int64_t* month, int64_t* day) {
+  std::string_view t = *s;
+  auto read_int = [&t](int64_t* v, size_t max_digits) {
+    size_t i = 0;
+    int64_t x = 0;
+    while (i < t.size() && IsDigit(t[i]) && i < max_digits) x = x * 10 + (t[i++] - '0');
+    if (i == 0) return false;
+    *v = x;
+    t.remove_prefix(i);
+    return true;
+  };
+  if (!read_int(year, 9)) return false;
+  if (t.empty() || t[0] != '-') return false;
+  t.remove_prefix(1);
+  if (!read_int(month, 2)) return false;
+  if (t.empty() || t[0] != '-') return false;
+  t.remove_prefix(1);
+  if (!read_int(day, 2)) return false;
+  *s = t;
+  return true;
+}
+
+bool ConsumeBc(std::string_view* s) {
+  std::string_view t = Trim(*s);
+  if (t.size() >= 2 && EqualsNoCase(t.substr(t.size() - 2), "bc")) {
+    *s = Trim(t.substr(0, t.size() - 2));
+    return true;
+  }
+  if (t.size() >= 2 && EqualsNoCase(t.substr(t.size() - 2), "ad")) {
+    *s = Trim(t.substr(0, t.size() - 2));
+  }
+  return false;
+}
+
+Result<int64_t> ParseDate(std::string_view text) {
+  std::string_view s = Trim(text);
+  if (EqualsNoCase(s, "infinity") || EqualsNoCase(s, "+infinity")) return kDateNoEnd;
+  if (EqualsNoCase(s, "-infinity")) return kDateNoBegin;
+  if (EqualsNoCase(s, "epoch")) return int64_t{-10957};
+  bool bc = ConsumeBc(&s);
+  int64_t y, m, d;
+  std::string_view rest = s;
+  if (!ParseIsoDatePart(&rest, &y, &m, &d) || !Trim(rest).empty()) {
+    return SyntaxError(pgtype::kDate, text);
+  }
+  if (bc) {
+    if (y == 0) return SyntaxError(pgtype::kDate, text);
+    y = 1 - y;
+  }
+  if (m < 1 || m > 12 || d < 1 || d > DaysInMonth(y, m)) {
+    return Status::InvalidArgument("date/time field value out of range: \"" + std::string(text) +
+                                   "\"");
+  }
+  int64_t jd = Date2J(y, m, d);
+  // Postgres's date range: 4713-11-24 BC .. 5874897-12-31.
+  if (jd < 0 || jd > Date2J(5874898, 1, 1) - 1) {
+    return Status::InvalidArgument("date out of range: \"" + std::string(text) + "\"");
+  }
+  return jd - kPostgresEpochJdate;
+}
+
+std::string FormatDate(int64_t days) {
+  if (days == kDateNoBegin) return "-infinity";
+  if (days == kDateNoEnd) return "infinity";
+  std::string out;
+  if (AppendIsoDate(&out, days + kPostgresEpochJdate)) out += " BC";
+  return out;
+}
+
+// Parses "HH:MM[:SS[.ffffff]]" into microseconds; advances s.
+bool ParseTimeOfDay(std::string_view* s, int64_t* micros) {
+  std::string_view t = *s;
+  auto read_int = [&t](int64_t* v) {
+    size_t i = 0;
+    int64_t x = 0;
+    while (i < t.size() && IsDigit(t[i])) {
+      if (x > (std::numeric_limits<int64_t>::max() - 9) / 10) return false;
+      x = x * 10 + (t[i++] - '0');
+    }
+    if (i == 0) return false;
+    *v = x;
+    t.remove_prefix(i);
+    return true;
+  };
+  int64_t h = 0, m = 0, sec = 0, frac = 0;
+  if (!read_int(&h)) return false;
+  if (t.empty() || t[0] != ':') return false;
+  t.remove_prefix(1);
+  if (!read_int(&m)) return false;
+  if (!t.empty() && t[0] == ':') {
+    t.remove_prefix(1);
+    if (!read_int(&sec)) return false;
+    if (!t.empty() && t[0] == '.') {
+      t.remove_prefix(1);
+      // Up to 6 digits, rounded at the 7th as Postgres rounds to microseconds.
+      int n = 0;
+      int64_t scale = 100000;
+      while (!t.empty() && IsDigit(t[0])) {
+        int digit = t[0] - '0';
+        if (n < 6) {
+          frac += digit * scale;
+          scale /= 10;
+        } else if (n == 6 && digit >= 5) {
+          frac += 1;
+        }
+        ++n;
+        t.remove_prefix(1);
+      }
+    }
+  }
+  if (h > std::numeric_limits<int64_t>::max() / kUsecsPerHour - 1 || m > 59 || sec > 60) {
+    return false;
+  }
+  *micros = h * kUsecsPerHour + m * kUsecsPerMinute + sec * kUsecsPerSec + frac;
+  *s = t;
+  return true;
+}
+
+// Parses a time zone offset "+HH[:MM[:SS]]", "+HHMM", "Z"; returns seconds east of UTC.
+bool ParseTzOffset(std::string_view* s, int64_t* offset_secs) {
+  std::string_view t = *s;
+  if (!t.empty() && (t[0] == 'Z' || t[0] == 'z')) {
+    *offset_secs = 0;
+    s->remove_prefix(1);
+    return true;
+  }
+  if (t.empty() || (t[0] != '+' && t[0] != '-')) return false;
+  bool neg = t[0] == '-';
+  t.remove_prefix(1);
+  int64_t parts[3] = {0, 0, 0};
+  size_t digits = 0;
+  while (digits < t.size() && IsDigit(t[digits])) ++digits;
+  if (digits == 0) return false;
+  if (digits == 4 && (t.size() == 4 || !IsDigit(t[4]))) {  // +HHMM
+    parts[0] = (t[0] - '0') * 10 + (t[1] - '0');
+    parts[1] = (t[2] - '0') * 10 + (t[3] - '0');
+    t.remove_prefix(4);
+  } else {
+    if (digits > 2) return false;
+    for (size_t i = 0; i < digits; ++i) parts[0] = parts[0] * 10 + (t[i] - '0');
+    t.remove_prefix(digits);
+    for (int p = 1; p < 3 && t.size() >= 3 && t[0] == ':' && IsDigit(t[1]) && IsDigit(t[2]); ++p) {
+      parts[p] = (t[1] - '0') * 10 + (t[2] - '0');
+      t.remove_prefix(3);
+    }
+  }
+  if (parts[0] > 15 * 24 || parts[1] > 59 || parts[2] > 59) return false;
+  int64_t secs = parts[0] * 3600 + parts[1] * 60 + parts[2];
+  *offset_secs = neg ? -secs : secs;
+  *s = t;
+  return true;
+}
+
+Result<int64_t> ParseTimestamp(Oid type, std::string_view text) {
+  std::string_view s = Trim(text);
+  if (EqualsNoCase(s, "infinity") || EqualsNoCase(s, "+infinity")) return kTsNoEnd;
+  if (EqualsNoCase(s, "-infinity")) return kTsNoBegin;
+  if (EqualsNoCase(s, "epoch")) return int64_t{-10957} * kUsecsPerDay;
+  bool bc = ConsumeBc(&s);
+  int64_t y, m, d;
+  if (!ParseIsoDatePart(&s, &y, &m, &d)) return SyntaxError(type, text);
+  int64_t time = 0;
+  int64_t offset = 0;
+  if (!s.empty() && (s[0] == ' ' || s[0] == 'T' || s[0] == 't')) {
+    std::string_view t = s.substr(1);
+    while (!t.empty() && t[0] == ' ') t.remove_prefix(1);
+    if (!t.empty() && IsDigit(t[0])) {
+      if (!ParseTimeOfDay(&t, &time)) return SyntaxError(type, text);
+      s = t;
+    }
+  }
+  while (!s.empty() && s[0] == ' ') s.remove_prefix(1);
+  if (!s.empty()) {
+    if (!ParseTzOffset(&s, &offset) || !Trim(s).empty()) return SyntaxError(type, text);
+  }
+  if (bc) {
+    if (y == 0) return SyntaxError(type, text);
+    y = 1 - y;
+  }
+  if (m < 1 || m > 12 || d < 1 || d > DaysInMonth(y, m) || time > kUsecsPerDay) {
+    return Status::InvalidArgument("date/time field value out of range: \"" + std::string(text) +
+                                   "\"");
+  }
+  int64_t days = Date2J(y, m, d) - kPostgresEpochJdate;
+  if (days < -2451545 - 1 || days > 2147483647LL - 2451545) {
+    return Status::InvalidArgument("timestamp out of range: \"" + std::string(text) + "\"");
+  }
+  int64_t micros = days * kUsecsPerDay + time;
+  // timestamp without time zone ignores a zone, as Postgres does.
+  if (type == pgtype::kTimestampTz) micros -= offset * kUsecsPerSec;
+  return micros;
+}
+
+std::string FormatTimestamp(Oid type, int64_t micros) {
+  if (micros == kTsNoBegin) return "-infinity";
+  if (micros == kTsNoEnd) return "infinity";
+  int64_t date = micros / kUsecsPerDay;
+  int64_t time = micros % kUsecsPerDay;
+  if (time < 0) {
+    time += kUsecsPerDay;
+    date -= 1;
+  }
+  std::string out;
+  bool bc = AppendIsoDate(&out, date + kPostgresEpochJdate);
+  out.push_back(' ');
+  int64_t hour = time / kUsecsPerHour;
+  time -= hour * kUsecsPerHour;
+  int64_t min = time / kUsecsPerMinute;
+  time -= min * kUsecsPerMinute;
+  int64_t sec = time / kUsecsPerSec;
+  int64_t fsec = time - sec * kUsecsPerSec;
+  AppendZeroPadded(&out, static_cast<uint64_t>(hour), 2);
+  out.push_back(':');
+  AppendZeroPadded(&out, static_cast<uint64_t>(min), 2);
+  out.push_back(':');
+  AppendSeconds(&out, sec, fsec);
+  if (type == pgtype::kTimestampTz) out += "+00";  // tally's sessions run with TimeZone=UTC
+  if (bc) out += " BC";
+  return out;
+}
+
+// ---- interval ----
+
+void AddPostgresIntPart(std::string* out, int64_t value, const char* units, bool* is_zero,
+                        bool* is_before) {
+  if (value == 0) return;
+  if (!*is_zero) out->push_back(' ');
+  if (*is_before && value > 0) out->push_back('+');
+  *out += std::to_string(value);
+  out->push_back(' ');
+  *out += units;
+  if (value != 1) out->push_back('s');
+  *is_before = value < 0;
+  *is_zero = false;
+}
+
+std::string FormatInterval(const Interval& iv) {
+  // interval2itm + EncodeInterval(INTSTYLE_POSTGRES).
+  int64_t year = iv.months / 12;
+  int64_t mon = iv.months % 12;
+  int64_t mday = iv.days;
+  int64_t time = iv.micros;
+  int64_t hour = time / kUsecsPerHour;
+  time -= hour * kUsecsPerHour;
+  int64_t min = time / kUsecsPerMinute;
+  time -= min * kUsecsPerMinute;
+  int64_t sec = time / kUsecsPerSec;
+  int64_t fsec = time - sec * kUsecsPerSec;
+
+  std::string out;
+  bool is_zero = true;
+  bool is_before = false;
+  AddPostgresIntPart(&out, year, "year", &is_zero, &is_before);
+  AddPostgresIntPart(&out, mon, "mon", &is_zero, &is_before);
+  AddPostgresIntPart(&out, mday, "day", &is_zero, &is_before);
+  if (is_zero || hour != 0 || min != 0 || sec != 0 || fsec != 0) {
+    bool minus = hour < 0 || min < 0 || sec < 0 || fsec < 0;
+    if (!is_zero) out.push_back(' ');
+    if (minus) {
+      out.push_back('-');
+    } else if (is_before) {
+      out.push_back('+');
+    }
+    AppendZeroPadded(&out, static_cast<uint64_t>(hour < 0 ? -hour : hour), 2);
+    out.push_back(':');
+    AppendZeroPadded(&out, static_cast<uint64_t>(min < 0 ? -min : min), 2);
+    out.push_back(':');
+    AppendSeconds(&out, sec, fsec);
+  }
+  return out;
+}
+
+// Units Postgres's DecodeInterval knows (the common spellings).
+enum class IUnit {
+  kNone,
+  kMicro,
+  kMilli,
+  kSecond,
+  kMinute,
+  kHour,
+  kDay,
+  kWeek,
+  kMonth,
+  kYear,
+  kDecade,
+  kCentury,
+  kMillennium
+};
+
+IUnit LookupUnit(std::string_view w) {
+  std::string lw;
+  for (char c : w) lw.push_back(Lower(c));
+  static const struct {
+    const char* name;
+    IUnit unit;
+  } kUnits[] = {
+      {"microsecond", IUnit::kMicro},
+      {"microseconds", IUnit::kMicro},
+      {"us", IUnit::kMicro},
+      {"usec", IUnit::kMicro},
+      {"usecs", IUnit::kMicro},
+      {"usecond", IUnit::kMicro},
+      {"useconds", IUnit::kMicro},
+      {"millisecond", IUnit::kMilli},
+      {"milliseconds", IUnit::kMilli},
+      {"ms", IUnit::kMilli},
+      {"msec", IUnit::kMilli},
+      {"msecs", IUnit::kMilli},
+      {"msecond", IUnit::kMilli},
+      {"mseconds", IUnit::kMilli},
+      {"second", IUnit::kSecond},
+      {"seconds", IUnit::kSecond},
+      {"sec", IUnit::kSecond},
+      {"secs", IUnit::kSecond},
+      {"s", IUnit::kSecond},
+      {"minute", IUnit::kMinute},
+      {"minutes", IUnit::kMinute},
+      {"min", IUnit::kMinute},
+      {"mins", IUnit::kMinute},
+      {"m", IUnit::kMinute},
+      {"hour", IUnit::kHour},
+      {"hours", IUnit::kHour},
+      {"hr", IUnit::kHour},
+      {"hrs", IUnit::kHour},
+      {"h", IUnit::kHour},
+      {"day", IUnit::kDay},
+      {"days", IUnit::kDay},
+      {"d", IUnit::kDay},
+      {"week", IUnit::kWeek},
+      {"weeks", IUnit::kWeek},
+      {"w", IUnit::kWeek},
+      {"month", IUnit::kMonth},
+      {"months", IUnit::kMonth},
+      {"mon", IUnit::kMonth},
+      {"mons", IUnit::kMonth},
+      {"year", IUnit::kYear},
+      {"years", IUnit::kYear},
+      {"yr", IUnit::kYear},
+      {"yrs", IUnit::kYear},
+      {"y", IUnit::kYear},
+      {"decade", IUnit::kDecade},
+      {"decades", IUnit::kDecade},
+      {"dec", IUnit::kDecade},
+      {"decs", IUnit::kDecade},
+      {"century", IUnit::kCentury},
+      {"centuries", IUnit::kCentury},
+      {"c", IUnit::kCentury},
+      {"cent", IUnit::kCentury},
+      {"millennium", IUnit::kMillennium},
+      {"millennia", IUnit::kMillennium},
+      {"mil", IUnit::kMillennium},
+      {"mils", IUnit::kMillennium},
+  };
+  for (const auto& u : kUnits) {
+    if (lw == u.name) return u.unit;
+  }
+  return IUnit::kNone;
+}
+
+// Adds `ival + fval` units; fractions cascade down as DecodeInterval does: months -> days
+// (30) -> microseconds.
+void Apply(IUnit unit, int64_t ival, double fval, __int128* months_p, __int128* days_p,
+           __int128* micros_p) {
+  __int128& months = *months_p;
+  __int128& days = *days_p;
+  __int128& micros = *micros_p;
+  auto frac_micros = [](double f, double usecs) {
+    return static_cast<__int128>(std::rint(f * usecs));
+  };
+  // Fractions cascade as DecodeInterval does: months -> days (30) -> seconds.
+  auto add_frac_days = [&](double f) {
+    double whole = std::trunc(f);
+    days += static_cast<__int128>(whole);
+    micros += frac_micros(f - whole, static_cast<double>(kUsecsPerDay));
+  };
+  switch (unit) {
+    case IUnit::kMicro:
+      micros += ival + frac_micros(fval, 1);
+      break;
+    case IUnit::kMilli:
+      micros += static_cast<__int128>(ival) * 1000 + frac_micros(fval, 1000);
+      break;
+    case IUnit::kSecond:
+      micros += static_cast<__int128>(ival) * kUsecsPerSec + frac_micros(fval, kUsecsPerSec);
+      break;
+    case IUnit::kMinute:
+      micros += static_cast<__int128>(ival) * kUsecsPerMinute + frac_micros(fval, kUsecsPerMinute);
+      break;
+    case IUnit::kHour:
+      micros += static_cast<__int128>(ival) * kUsecsPerHour + frac_micros(fval, kUsecsPerHour);
+      break;
+    case IUnit::kDay:
+      days += ival;
+      add_frac_days(fval);
+      break;
+    case IUnit::kWeek:
+      days += static_cast<__int128>(ival) * 7;
+      add_frac_days(fval * 7);
+      break;
+    case IUnit::kMonth:
+      months += ival;
+      add_frac_days(fval * 30);
+      break;
+    case IUnit::kYear:
+      months += static_cast<__int128>(ival) * 12 + static_cast<__int128>(std::rint(fval * 12));
+      break;
+    case IUnit::kDecade:
+      months += static_cast<__int128>(ival) * 120 + static_cast<__int128>(std::rint(fval * 120));
+      break;
+    case IUnit::kCentury:
+      months += static_cast<__int128>(ival) * 1200 + static_cast<__int128>(std::rint(fval * 1200));
+      break;
+    case IUnit::kMillennium:
+      months +=
+          static_cast<__int128>(ival) * 12000 + static_cast<__int128>(std::rint(fval * 12000));
+      break;
+    case IUnit::kNone:
+      break;
+  }
+}
+
+// ISO 8601 "format with designators": P[nY][nM][nW][nD][T[nH][nM][nS]].
+bool ParseIso8601Interval(std::string_view s, __int128* months, __int128* days, __int128* micros) {
+  if (s.size() < 2 || (s[0] != 'P' && s[0] != 'p')) return false;
+  s.remove_prefix(1);
+  bool time_part = false;
+  while (!s.empty()) {
+    if (s[0] == 'T' || s[0] == 't') {
+      if (time_part) return false;
+      time_part = true;
+      s.remove_prefix(1);
+      continue;
+    }
+    bool neg = false;
+    if (s[0] == '+' || s[0] == '-') {
+      neg = s[0] == '-';
+      s.remove_prefix(1);
+    }
+    size_t n = 0;
+    while (n < s.size() && IsDigit(s[n])) ++n;
+    size_t end = n;
+    if (end < s.size() && s[end] == '.') {
+      ++end;
+      while (end < s.size() && IsDigit(s[end])) ++end;
+    }
+    if (end == 0 || end >= s.size()) return false;
+    int64_t ival = 0;
+    if (n > 0 && std::from_chars(s.data(), s.data() + n, ival).ec != std::errc()) return false;
+    double fval = 0;
+    if (end > n + 1) fval = std::strtod(("0" + std::string(s.substr(n, end - n))).c_str(), nullptr);
+    if (neg) {
+      ival = -ival;
+      fval = -fval;
+    }
+    IUnit unit;
+    switch (Lower(s[end])) {
+      case 'y':
+        unit = time_part ? IUnit::kNone : IUnit::kYear;
+        break;
+      case 'm':
+        unit = time_part ? IUnit::kMinute : IUnit::kMonth;
+        break;
+      case 'w':
+        unit = time_part ? IUnit::kNone : IUnit::kWeek;
+        break;
+      case 'd':
+        unit = time_part ? IUnit::kNone : IUnit::kDay;
+        break;
+      case 'h':
+        unit = time_part ? IUnit::kHour : IUnit::kNone;
+        break;
+      case 's':
+        unit = time_part ? IUnit::kSecond : IUnit::kNone;
+        break;
+      default:
+        unit = IUnit::kNone;
+        break;
+    }
+    if (unit == IUnit::kNone) return false;
+    Apply(unit, ival, fval, months, days, micros);
+    s.remove_prefix(end + 1);
+  }
+  return true;
+}
+
+Result<Interval> ParseInterval(std::string_view text) {
+  std::string_view s = Trim(text);
+  if (s.empty()) return SyntaxError(pgtype::kInterval, text);
+  // Exact integer parts plus fractional leftovers cascaded down as Postgres does.
+  __int128 months = 0, days = 0, micros = 0;
+  bool ago = false;
+  bool any = false;
+  auto fail = [&]() -> Result<Interval> { return SyntaxError(pgtype::kInterval, text); };
+  if (s[0] == 'P' || s[0] == 'p') {
+    if (!ParseIso8601Interval(s, &months, &days, &micros)) return fail();
+    s = std::string_view();
+    any = true;
+  }
+  while (true) {
+    while (!s.empty() && IsSpace(s[0])) s.remove_prefix(1);
+    if (s.empty()) break;
+    if (s[0] == '@') {
+      s.remove_prefix(1);
+      continue;
+    }
+    // A word: "ago" or a stray unit.
+    if (!IsDigit(s[0]) && s[0] != '+' && s[0] != '-' && s[0] != '.') {
+      size_t n = 0;
+      while (n < s.size() && !IsSpace(s[n])) ++n;
+      if (EqualsNoCase(s.substr(0, n), "ago") && any) {
+        ago = true;
+        s.remove_prefix(n);
+        continue;
+      }
+      return fail();
+    }
+    // Signed number, possibly a time "[+-]HH:MM[:SS[.f]]".
+    bool neg = false;
+    std::string_view t = s;
+    if (t[0] == '+' || t[0] == '-') {
+      neg = t[0] == '-';
+      t.remove_prefix(1);
+    }
+    size_t n = 0;
+    while (n < t.size() && IsDigit(t[n])) ++n;
+    if (n < t.size() && t[n] == ':') {
+      int64_t tm;
+      if (!ParseTimeOfDay(&t, &tm)) return fail();
+      micros += neg ? -tm : tm;
+      s = t;
+      any = true;
+      continue;
+    }
+    // Number with optional fraction.
+    size_t end = n;
+    if (end < t.size() && t[end] == '.') {
+      ++end;
+      while (end < t.size() && IsDigit(t[end])) ++end;
+    }
+    if (end == 0 || (end == 1 && t[0] == '.')) return fail();
+    std::string_view int_part = t.substr(0, n);
+    std::string_view frac_part = n < end ? t.substr(n + 1, end - n - 1) : std::string_view();
+    int64_t ival = 0;
+    if (!int_part.empty()) {
+      auto r = std::from_chars(int_part.data(), int_part.data() + int_part.size(), ival);
+      if (r.ec != std::errc()) {
+        return Status::InvalidArgument("interval field value out of range: \"" + std::string(text) +
+                                       "\"");
+      }
+    }
+    double fval = 0;
+    if (!frac_part.empty()) {
+      std::string f = "0." + std::string(frac_part);
+      fval = std::strtod(f.c_str(), nullptr);
+    }
+    if (neg) {
+      ival = -ival;
+      fval = -fval;
+    }
+    t.remove_prefix(end);
+    // Unit: attached or after spaces.
+    while (!t.empty() && IsSpace(t[0])) t.remove_prefix(1);
+    size_t w = 0;
+    while (w < t.size() && !IsSpace(t[w]) && !IsDigit(t[w]) && t[w] != '+' && t[w] != '-') ++w;
+    IUnit unit = IUnit::kNone;
+    if (w > 0) {
+      unit = LookupUnit(t.substr(0, w));
+      if (unit == IUnit::kNone) {
+        if (EqualsNoCase(t.substr(0, w), "ago")) {
+          w = 0;  // a bare number, then "ago"
+        } else {
+          return fail();
+        }
+      }
+    }
+    if (unit == IUnit::kNone) unit = IUnit::kSecond;  // a bare number is seconds
+    t.remove_prefix(w);
+    Apply(unit, ival, fval, &months, &days, &micros);
+    s = t;
+    any = true;
+  }
+  if (!any) return fail();
+  if (ago) {
+    months = -months;
+    days = -days;
+    micros = -micros;
+  }
+  if (months > std::numeric_limits<int32_t>::max() ||
+      months < std::numeric_limits<int32_t>::min() || days > std::numeric_limits<int32_t>::max() ||
+      days < std::numeric_limits<int32_t>::min() || micros > std::numeric_limits<int64_t>::max() ||
+      micros < std::numeric_limits<int64_t>::min()) {
+    return Status::InvalidArgument("interval out of range: \"" + std::string(text) + "\"");
+  }
+  Interval iv;
+  iv.months = static_cast<int32_t>(months);
+  iv.days = static_cast<int32_t>(days);
+  iv.micros = static_cast<int64_t>(micros);
+  return iv;
+}
+
+// ---- numbers ----
+
+Result<int64_t> ParseInt(Oid type, std::string_view text) {
+  std::string_view s = Trim(text);
+  bool neg = false;
+  size_t i = 0;
+  if (i < s.size() && (s[i] == '+' || s[i] == '-')) {
+    neg = s[i] == '-';
+    ++i;
+  }
+  if (i >= s.size()) return SyntaxError(type, text);
+  // Accumulate negatively so INT64_MIN parses.
+  int64_t v = 0;
+  bool overflow = false;
+  for (; i < s.size(); ++i) {
+    if (!IsDigit(s[i])) return SyntaxError(type, text);
+    int digit = s[i] - '0';
+    if (v < (std::numeric_limits<int64_t>::min() + digit) / 10) overflow = true;
+    if (!overflow) v = v * 10 - digit;
+  }
+  if (!neg) {
+    if (v == std::numeric_limits<int64_t>::min()) overflow = true;
+    v = -v;
+  }
+  int64_t lo = std::numeric_limits<int64_t>::min(), hi = std::numeric_limits<int64_t>::max();
+  if (type == pgtype::kInt2) {
+    lo = -32768;
+    hi = 32767;
+  } else if (type == pgtype::kInt4) {
+    lo = std::numeric_limits<int32_t>::min();
+    hi = std::numeric_limits<int32_t>::max();
+  } else if (type == pgtype::kOid) {
+    // oidin accepts -2^31 .. 2^32-1 and wraps negatives.
+    lo = std::numeric_limits<int32_t>::min();
+    hi = std::numeric_limits<uint32_t>::max();
+  }
+  if (overflow || v < lo || v > hi) {
+    return Status::InvalidArgument("value \"" + std::string(text) + "\" is out of range for type " +
+                                   std::string(TypeName(type)));
+  }
+  if (type == pgtype::kOid && v < 0) v += int64_t{1} << 32;
+  return v;
+}
+
+Result<double> ParseFloat(Oid type, std::string_view text) {
+  std::string_view s = Trim(text);
+  if (s.empty()) return SyntaxError(type, text);
+  std::string buf(s);
+  errno = 0;
+  char* end = nullptr;
+  double v;
+  if (type == pgtype::kFloat4) {
+    v = std::strtof(buf.c_str(), &end);
+  } else {
+    v = std::strtod(buf.c_str(), &end);
+  }
+  if (end == buf.c_str() || *end != '\0') return SyntaxError(type, text);
+  if (errno == ERANGE && (v == 0 || std::isinf(v))) {
+    return Status::InvalidArgument("\"" + std::string(text) + "\" is out of range for type " +
+                                   std::string(TypeName(type)));
+  }
+  return v;
+}
+
+Result<bool> ParseBool(std::string_view text) {
+  std::string_view s = Trim(text);
+  auto prefix_of = [&s](std::string_view word, size_t min_len) {
+    if (s.size() < min_len || s.size() > word.size()) return false;
+    return EqualsNoCase(s, word.substr(0, s.size()));
+  };
+  if (!s.empty()) {
+    switch (Lower(s[0])) {
+      case 't':
+        if (prefix_of("true", 1)) return true;
+        break;
+      case 'f':
+        if (prefix_of("false", 1)) return false;
+        break;
+      case 'y':
+        if (prefix_of("yes", 1)) return true;
+        break;
+      case 'n':
+        if (prefix_of("no", 1)) return false;
+        break;
+      case 'o':
+        if (prefix_of("on", 2)) return true;
+        if (prefix_of("off", 2)) return false;
+        break;
+      case '1':
+        if (s.size() == 1) return true;
+        break;
+      case '0':
+        if (s.size() == 1) return false;
+        break;
+      default:
+        break;
+    }
+  }
+  return SyntaxError(pgtype::kBool, text);
+}
+
+}  // namespace
+
+// Shortest text that reads back as the same float (what float4out/float8out print with
+// extra_float_digits >= 1): fixed notation for decimal exponents -4 .. 14 (float4: -4 .. 5),
+// otherwise d.ddde+XX.
+std::string FormatFloat(Oid type, double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "Infinity" : "-Infinity";
+  if (v == 0) return std::signbit(v) ? "-0" : "0";
+  char buf[64];
+  std::to_chars_result r;
+  bool is_float4 = type == pgtype::kFloat4;
+  if (is_float4) {
+    r = std::to_chars(buf, buf + sizeof(buf), static_cast<float>(v), std::chars_format::scientific);
+  } else {
+    r = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::scientific);
+  }
+  std::string_view sci(buf, static_cast<size_t>(r.ptr - buf));
+  std::string out;
+  if (sci[0] == '-') {
+    out.push_back('-');
+    sci.remove_prefix(1);
+  }
+  size_t e_pos = sci.find('e');
+  std::string digits;
+  for (char c : sci.substr(0, e_pos)) {
+    if (c != '.') digits.push_back(c);
+  }
+  int exp = 0;
+  std::from_chars(sci.data() + e_pos + 1 + (sci[e_pos + 1] == '+' ? 1 : 0), sci.data() + sci.size(),
+                  exp);
+  int fixed_limit = is_float4 ? 6 : 15;
+  if (exp >= -4 && exp < fixed_limit) {
+    if (exp < 0) {
+      out += "0.";
+      out.append(static_cast<size_t>(-exp - 1), '0');
+      out += digits;
+    } else if (digits.size() <= static_cast<size_t>(exp) + 1) {
+      out += digits;
+      out.append(static_cast<size_t>(exp) + 1 - digits.size(), '0');
+    } else {
+      out.append(digits, 0, static_cast<size_t>(exp) + 1);
+      out.push_back('.');
+      out.append(digits, static_cast<size_t>(exp) + 1, std::string::npos);
+    }
+    return out;
+  }
+  out.push_back(digits[0]);
+  if (digits.size() > 1) {
+    out.push_back('.');
+    out.append(digits, 1, std::string::npos);
+  }
+  out.push_back('e');
+  out.push_back(exp < 0 ? '-' : '+');
+  AppendZeroPadded(&out, static_cast<uint64_t>(exp < 0 ? -exp : exp), 2);
+  return out;
+}
+
+Result<Value> Value::ParseText(Oid type, std::string_view text) {
+  switch (ReprOf(type)) {
+    case Repr::kBool: {
+      TALLY_ASSIGN_OR_RETURN(bool b, ParseBool(text));
+      return Value::Bool(b);
+    }
+    case Repr::kInt: {
+      TALLY_ASSIGN_OR_RETURN(int64_t v, ParseInt(type, text));
+      return Value::Int(type, v);
+    }
+    case Repr::kFloat: {
+      TALLY_ASSIGN_OR_RETURN(double v, ParseFloat(type, text));
+      return Value::Float(type, v);
+    }
+    case Repr::kNumeric: {
+      TALLY_ASSIGN_OR_RETURN(Numeric n, Numeric::Parse(text));
+      return Value::Num(std::move(n));
+    }
+    case Repr::kText:
+      return Value::Text(type, std::string(text));
+    case Repr::kDate: {
+      TALLY_ASSIGN_OR_RETURN(int64_t d, ParseDate(text));
+      return Value::Date(d);
+    }
+    case Repr::kTimestamp: {
+      TALLY_ASSIGN_OR_RETURN(int64_t t, ParseTimestamp(type, text));
+      return Value::Timestamp(type, t);
+    }
+    case Repr::kInterval: {
+      TALLY_ASSIGN_OR_RETURN(Interval iv, ParseInterval(text));
+      return Value::Interv(iv);
+    }
+  }
+  return Status::Internal("unknown representation");
+}
+
+std::string Value::FormatText() const {
+  switch (data_.index()) {
+    case 0:  // NULL: callers handle it; an empty string keeps this total.
+      return std::string();
+    case 1:
+      return as_bool() ? "t" : "f";
+    case 2: {
+      int64_t v = as_int();
+      if (type_ == pgtype::kDate) return FormatDate(v);
+      if (type_ == pgtype::kTimestamp || type_ == pgtype::kTimestampTz) {
+        return FormatTimestamp(type_, v);
+      }
+      return std::to_string(v);
+    }
+    case 3:
+      return FormatFloat(type_, as_float());
+    case 4:
+      return as_numeric().ToString();
+    case 5:
+      return as_text();
+    case 6:
+      return FormatInterval(as_interval());
+  }
+  return std::string();
+}
+
+namespace {
+
+// Postgres's float ordering: NaN equals NaN and sorts last; -0 equals 0.
+int CompareFloat(double a, double b) {
+  bool na = std::isnan(a), nb = std::isnan(b);
+  if (na || nb) return na == nb ? 0 : (na ? 1 : -1);
+  return a < b ? -1 : (a > b ? 1 : 0);
+}
+
+__int128 IntervalSpan(const Interval& i) {
+  return static_cast<__int128>(i.micros) +
+         (static_cast<__int128>(i.days) + static_cast<__int128>(i.months) * 30) * kUsecsPerDay;
+}
+
+std::string_view BpcharTrim(std::string_view s) {
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+int CompareIntervals(const Interval& a, const Interval& b) {
+  __int128 x = IntervalSpan(a), y = IntervalSpan(b);
+  return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+int CompareFloats(double a, double b) { return CompareFloat(a, b); }
+
+bool Value::Identical(const Value& o) const {
+  if (type_ != o.type_ || data_.index() != o.data_.index()) return false;
+  switch (data_.index()) {
+    case 0:
+      return true;
+    case 1:
+      return as_bool() == o.as_bool();
+    case 2:
+      return as_int() == o.as_int();
+    case 3: {
+      double a = as_float(), b = o.as_float();
+      return std::memcmp(&a, &b, sizeof a) == 0;
+    }
+    case 4: {
+      const Numeric& a = as_numeric();
+      const Numeric& b = o.as_numeric();
+      return a.kind() == b.kind() && a.scale() == b.scale() && a.unscaled() == b.unscaled();
+    }
+    case 5:
+      return as_text() == o.as_text();
+    case 6:
+      return as_interval() == o.as_interval();
+  }
+  return false;
+}
+
+bool Value::GroupEquals(const Value& o) const {
+  if (is_null() || o.is_null()) return is_null() && o.is_null();
+  if (data_.index() != o.data_.index()) return false;
+  switch (data_.index()) {
+    case 1:
+      return as_bool() == o.as_bool();
+    case 2:
+      return as_int() == o.as_int();
+    case 3:
+      return CompareFloat(as_float(), o.as_float()) == 0;
+    case 4:
+      return as_numeric().Compare(o.as_numeric()) == 0;
+    case 5:
+      if (type_ == pgtype::kBpchar && o.type_ == pgtype::kBpchar) {
+        return BpcharTrim(as_text()) == BpcharTrim(o.as_text());  // bpchareq ignores padding
+      }
+      return as_text() == o.as_text();
+    case 6:
+      return CompareIntervals(as_interval(), o.as_interval()) == 0;
+  }
+  return false;
+}
+
+}  // namespace tally

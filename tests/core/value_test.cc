@@ -1,0 +1,163 @@
+#include "tally/core/value.h"
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+using tally::Oid;
+using tally::Value;
+namespace pgtype = tally::pgtype;
+
+namespace {
+
+std::vector<std::vector<std::string>> ReadTsvRows(const std::string& name) {
+  std::ifstream in(std::string(TALLY_TEST_DATA_DIR) + "/" + name);
+  REQUIRE(in.good());
+  std::vector<std::vector<std::string>> rows;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::vector<std::string> cells;
+    size_t start = 0;
+    while (true) {
+      size_t tab = line.find('\t', start);
+      cells.push_back(
+          line.substr(start, tab == std::string::npos ? std::string::npos : tab - start));
+      if (tab == std::string::npos) break;
+      start = tab + 1;
+    }
+    rows.push_back(std::move(cells));
+  }
+  return rows;
+}
+
+Oid OidOfName(const std::string& name) {
+  static const std::map<std::string, Oid> kOids = {
+      {"boolean", pgtype::kBool},
+      {"smallint", pgtype::kInt2},
+      {"integer", pgtype::kInt4},
+      {"bigint", pgtype::kInt8},
+      {"oid", pgtype::kOid},
+      {"real", pgtype::kFloat4},
+      {"double precision", pgtype::kFloat8},
+      {"date", pgtype::kDate},
+      {"timestamp without time zone", pgtype::kTimestamp},
+      {"timestamp with time zone", pgtype::kTimestampTz},
+      {"interval", pgtype::kInterval},
+  };
+  auto it = kOids.find(name);
+  REQUIRE(it != kOids.end());
+  return it->second;
+}
+
+Value Parse(Oid type, const std::string& s) {
+  auto r = Value::ParseText(type, s);
+  INFO(s);
+  REQUIRE(r.ok());
+  return *r;
+}
+
+}  // namespace
+
+TEST_CASE("Value text input/output matches Postgres 15 for every type") {
+  auto rows = ReadTsvRows("core/text_io.tsv");
+  REQUIRE(rows.size() > 300);
+  for (const auto& row : rows) {
+    REQUIRE(row.size() == 3);
+    Oid type = OidOfName(row[0]);
+    INFO(row[0] << " [" << row[1] << "] expected [" << row[2] << "]");
+    auto r = Value::ParseText(type, row[1]);
+    if (row[2] == "ERROR") {
+      CHECK_FALSE(r.ok());
+      continue;
+    }
+    REQUIRE(r.ok());
+    CHECK(r->type() == type);
+    CHECK(r->FormatText() == row[2]);
+    // Postgres's output reads back as the same value.
+    auto again = Value::ParseText(type, row[2]);
+    REQUIRE(again.ok());
+    CHECK(again->Identical(*r));
+  }
+}
+
+TEST_CASE("Dates and timestamps use Postgres's epoch") {
+  CHECK(Parse(pgtype::kDate, "2000-01-01").as_int() == 0);
+  CHECK(Parse(pgtype::kDate, "2000-01-02").as_int() == 1);
+  CHECK(Parse(pgtype::kDate, "1999-12-31").as_int() == -1);
+  CHECK(Parse(pgtype::kDate, "infinity").as_int() == tally::kDateNoEnd);
+  CHECK(Parse(pgtype::kTimestamp, "2000-01-01 00:00:01.5").as_int() == 1500000);
+  CHECK(Parse(pgtype::kTimestampTz, "2000-01-01 01:00:00+01").as_int() == 0);
+  CHECK(Parse(pgtype::kTimestampTz, "1999-12-31 19:00:00-05").as_int() == 0);
+  CHECK(Parse(pgtype::kTimestampTz, "2000-01-01 05:30:00+05:30").as_int() == 0);
+  CHECK(Parse(pgtype::kTimestamp, "-infinity").as_int() == tally::kTimestampNoBegin);
+  CHECK(Value::Timestamp(pgtype::kTimestampTz, -1).FormatText() == "1999-12-31 23:59:59.999999+00");
+}
+
+TEST_CASE("Intervals hold months, days and microseconds separately") {
+  auto iv = Parse(pgtype::kInterval, "1 year 2 mons 3 days 04:05:06.5").as_interval();
+  CHECK(iv.months == 14);
+  CHECK(iv.days == 3);
+  CHECK(iv.micros == ((4 * 60 + 5) * 60 + 6) * int64_t{1000000} + 500000);
+  auto neg = Parse(pgtype::kInterval, "-1 days +02:03:00").as_interval();
+  CHECK(neg.days == -1);
+  CHECK(neg.micros == (2 * 60 + 3) * 60 * int64_t{1000000});
+  CHECK(Value::Interv({-1, 0, 0}).FormatText() == "-00:00:00.000001");
+  CHECK(Value::Interv({0, -1, 1}).FormatText() == "1 mon -1 days");
+}
+
+TEST_CASE("Floats print the shortest text that reads back") {
+  CHECK(tally::FormatFloat(pgtype::kFloat8, 0.1) == "0.1");
+  CHECK(tally::FormatFloat(pgtype::kFloat8, 1e20) == "1e+20");
+  CHECK(tally::FormatFloat(pgtype::kFloat8, 0.1 + 0.2) == "0.30000000000000004");
+  CHECK(tally::FormatFloat(pgtype::kFloat4, static_cast<float>(0.1)) == "0.1");
+  CHECK(tally::FormatFloat(pgtype::kFloat8, -0.0) == "-0");
+  std::mt19937_64 rng(11);
+  for (int i = 0; i < 20000; ++i) {
+    uint64_t bits = rng();
+    double d;
+    std::memcpy(&d, &bits, sizeof d);
+    if (std::isnan(d)) continue;
+    std::string s = tally::FormatFloat(pgtype::kFloat8, d);
+    auto back = Value::ParseText(pgtype::kFloat8, s);
+    REQUIRE(back.ok());
+    CHECK(back->as_float() == d);
+    float f = static_cast<float>(static_cast<uint32_t>(bits));
+    std::memcpy(&f, &bits, sizeof f);
+    if (std::isnan(f)) continue;
+    std::string sf = tally::FormatFloat(pgtype::kFloat4, f);
+    auto backf = Value::ParseText(pgtype::kFloat4, sf);
+    REQUIRE(backf.ok());
+    CHECK(static_cast<float>(backf->as_float()) == f);
+  }
+}
+
+TEST_CASE("Text and unknown types are kept verbatim") {
+  CHECK(Parse(pgtype::kText, " a b ").as_text() == " a b ");
+  Value u = Parse(pgtype::kUuid, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+  CHECK(u.type() == pgtype::kUuid);
+  CHECK(u.FormatText() == "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+  Value odd = Parse(987654, "{1,2}");
+  CHECK(tally::ReprOf(987654) == tally::Repr::kText);
+  CHECK(odd.FormatText() == "{1,2}");
+}
+
+TEST_CASE("GroupEquals follows Postgres's = for each type") {
+  CHECK(Parse(pgtype::kNumeric, "1.0").GroupEquals(Parse(pgtype::kNumeric, "1.00")));
+  CHECK_FALSE(Parse(pgtype::kNumeric, "1.0").GroupEquals(Parse(pgtype::kNumeric, "1.01")));
+  CHECK(Parse(pgtype::kNumeric, "NaN").GroupEquals(Parse(pgtype::kNumeric, "nan")));
+  CHECK(Parse(pgtype::kFloat8, "NaN").GroupEquals(Parse(pgtype::kFloat8, "NaN")));
+  CHECK(Parse(pgtype::kFloat8, "-0").GroupEquals(Parse(pgtype::kFloat8, "0")));
+  CHECK(Parse(pgtype::kInterval, "1 mon").GroupEquals(Parse(pgtype::kInterval, "30 days")));
+  CHECK(Parse(pgtype::kInterval, "1 day").GroupEquals(Parse(pgtype::kInterval, "24:00:00")));
+  CHECK(Value::Text(pgtype::kBpchar, "ab  ").GroupEquals(Value::Text(pgtype::kBpchar, "ab")));
+  CHECK_FALSE(Value::Text(pgtype::kText, "ab ").GroupEquals(Value::Text(pgtype::kText, "ab")));
+  CHECK(Value::Null(pgtype::kInt4).GroupEquals(Value::Null(pgtype::kInt4)));
+  CHECK_FALSE(Value::Null(pgtype::kInt4).GroupEquals(Value::Int(pgtype::kInt4, 0)));
+  CHECK(Value::Int(pgtype::kInt4, 5).GroupEquals(Value::Int(pgtype::kInt4, 5)));
+}
