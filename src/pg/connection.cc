@@ -70,6 +70,8 @@ Result<std::unique_ptr<PgConn>> PgConn::Connect(const std::string& dsn, bool rep
     std::string text = "cannot connect to " + RedactDsn(dsn) + ": " + msg;
     return permanent ? Status::FailedPrecondition(text) : Status::Unavailable(text);
   }
+  // Server notices ("relation ... already exists, skipping") are not the user's business.
+  PQsetNoticeProcessor(c, [](void*, const char*) {}, nullptr);
   return std::unique_ptr<PgConn>(new PgConn(c));
 }
 

@@ -2,6 +2,8 @@
 
 #include <poll.h>
 
+#include <cerrno>
+
 namespace tally::pg {
 
 Result<std::unique_ptr<ReplicationConnection>> ReplicationConnection::Connect(
@@ -91,6 +93,7 @@ Result<std::string_view> ReplicationConnection::Receive(std::chrono::millisecond
     if (attempt == 1) break;
     pollfd pfd{conn_->socket(), POLLIN, 0};
     int rc = poll(&pfd, 1, static_cast<int>(timeout.count()));
+    if (rc < 0 && errno == EINTR) return std::string_view();  // a signal: let the caller look
     if (rc < 0) return Status::Unavailable("poll failed on replication connection");
     if (rc == 0) return std::string_view();
     if (PQconsumeInput(conn_->raw()) != 1) {
