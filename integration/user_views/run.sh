@@ -7,7 +7,7 @@
 # Usage: run.sh [SCALE] [N] [SEED]
 source "$(dirname "$0")/../lib/common.sh"
 SQL=$(dirname "$0")/sql
-SCALE=${1:-0.05}
+SCALE=${1:-0.2}
 N=${2:-2000}
 SEED=${3:-$((RANDOM % 100))}
 echo "user_views: scale=$SCALE n=$N seed=$SEED (rerun: $0 $SCALE $N $SEED)"

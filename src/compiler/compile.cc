@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <optional>
 #include <set>
 #include <unordered_set>
 
@@ -55,6 +56,7 @@ char Category(Oid t) {
   if (IsTextType(t) || t == pgtype::kUnknown) return 'S';
   if (t == pgtype::kDate || t == pgtype::kTimestamp || t == pgtype::kTimestampTz) return 'D';
   if (t == pgtype::kBool) return 'B';
+  if (t == pgtype::kInterval) return 'T';
   return 'X';
 }
 
@@ -194,6 +196,12 @@ class Compiler {
   Result<MExpr> CoerceBool(MExpr e, const char* clause, int loc);
   Result<MExpr> Compare(CmpOp op, MExpr l, MExpr r, int loc, const std::string& op_text);
   Result<MExpr> Arith(const std::string& op, MExpr l, MExpr r, int loc);
+  Result<MExpr> TextArg(MExpr e, const std::string& fn, int loc);
+  Result<MExpr> IntArg(MExpr e, const std::string& fn, int loc);
+  Result<MExpr> AnyAll(const json& b, const std::string& op, bool all, Mode mode);
+  Result<std::vector<MExpr>> ArrayElements(const json& node, Oid* elem_type, bool* is_null,
+                                           Mode mode);
+  Result<MExpr> Like(const json& b, Mode mode);
   Result<std::pair<Oid, int32_t>> CommonType(const std::vector<MExpr>& es, const char* what,
                                              int loc);
   Result<MExpr> TimezoneArg(const json& node, MExpr fn, Mode mode);
@@ -232,6 +240,19 @@ bool ZoneDependent(Oid from, Oid to);
 
 bool ZoneDependentNode(const Expr& e) {
   if (e.kind == ExprKind::kCast && !e.args.empty() && ZoneDependent(e.args[0]->type, e.type)) {
+    return true;
+  }
+  if (e.kind == ExprKind::kArith && e.type == pgtype::kTimestampTz) {
+    // Months and days are added in the session's local time.
+    for (const auto& a : e.args) {
+      if (a->type != pgtype::kInterval) continue;
+      if (a->kind != ExprKind::kConst || a->constant.is_null()) return true;
+      const Interval& iv = a->constant.as_interval();
+      if (iv.months != 0 || iv.days != 0) return true;
+    }
+  }
+  if (e.kind == ExprKind::kFunc && static_cast<FuncId>(e.op) == FuncId::kOutput &&
+      e.args[0]->type == pgtype::kTimestampTz) {
     return true;
   }
   if (e.kind == ExprKind::kFunc) {
@@ -441,10 +462,14 @@ Result<std::pair<Oid, int32_t>> Compiler::ResolveType(const json& tn) {
       {"bpchar", pgtype::kBpchar},       {"char", pgtype::kBpchar},
       {"character", pgtype::kBpchar},    {"date", pgtype::kDate},
       {"timestamp", pgtype::kTimestamp}, {"timestamptz", pgtype::kTimestampTz},
-      {"bool", pgtype::kBool},           {"boolean", pgtype::kBool}};
+      {"bool", pgtype::kBool},           {"boolean", pgtype::kBool},
+      {"interval", pgtype::kInterval}};
   auto it = kTypes.find(name);
   if (it == kTypes.end()) return Unsupported(loc, "type " + name);
   Oid t = it->second;
+  if (t == pgtype::kInterval && !mods.empty()) {
+    return Unsupported(loc, "interval with fields or a precision");
+  }
   int32_t typmod = -1;
   switch (t) {
     case pgtype::kNumeric:
@@ -510,7 +535,12 @@ Result<MExpr> Compiler::Coerce(MExpr e, Oid target, int32_t typmod, int loc) {
     if (e->constant.is_null()) return ConstExpr(Value::Null(target), typmod);
     EvalContext ctx;
     auto v = internal::CastValue(e->constant, target, typmod, ctx);
-    if (!v.ok()) return Error(loc, v.status().message());
+    if (!v.ok()) {
+      if (v.status().code() == StatusCode::kNotSupported) {
+        return Unsupported(loc, v.status().message());
+      }
+      return Error(loc, v.status().message());
+    }
     if (!ZoneDependent(e->type, target) &&
         !(e->type == pgtype::kUnknown &&
           (target == pgtype::kDate || target == pgtype::kTimestamp))) {
@@ -592,6 +622,7 @@ Result<MExpr> Compiler::Arith(const std::string& op, MExpr l, MExpr r, int loc) 
   if (op == "||") {
     bool ls = Category(l->type) == 'S', rs = Category(r->type) == 'S';
     if (!ls && !rs) return no_op();
+    // text || anynonarray is SQL's $1 || $2::text: a cast (true, not t).
     TALLY_ASSIGN_OR_RETURN(l, Coerce(std::move(l), pgtype::kText, -1, loc));
     TALLY_ASSIGN_OR_RETURN(r, Coerce(std::move(r), pgtype::kText, -1, loc));
     auto e = NewExpr(ExprKind::kArith, pgtype::kText);
@@ -602,34 +633,42 @@ Result<MExpr> Compiler::Arith(const std::string& op, MExpr l, MExpr r, int loc) 
   if (IsUnknown(*l) && IsUnknown(*r)) {
     return Error(loc, "operator is not unique: unknown " + op + " unknown");
   }
-  if (IsUnknown(*l)) {
-    TALLY_ASSIGN_OR_RETURN(l, Coerce(std::move(l), r->type, -1, loc));
-  }
-  if (IsUnknown(*r)) {
-    TALLY_ASSIGN_OR_RETURN(r, Coerce(std::move(r), l->type, -1, loc));
-  }
   ArithOp aop = op == "+"   ? ArithOp::kAdd
                 : op == "-" ? ArithOp::kSub
                 : op == "*" ? ArithOp::kMul
                 : op == "/" ? ArithOp::kDiv
                             : ArithOp::kMod;
-  Oid lt = l->type, rt = r->type;
-  Oid result;
-  if (lt == pgtype::kDate || rt == pgtype::kDate) {
-    bool l_int = lt == pgtype::kInt2 || lt == pgtype::kInt4;
-    bool r_int = rt == pgtype::kInt2 || rt == pgtype::kInt4;
-    if (lt == pgtype::kDate && rt == pgtype::kDate && aop == ArithOp::kSub) {
-      result = pgtype::kInt4;
-    } else if (lt == pgtype::kDate && r_int && (aop == ArithOp::kAdd || aop == ArithOp::kSub)) {
-      result = pgtype::kDate;
-    } else if (l_int && rt == pgtype::kDate && aop == ArithOp::kAdd) {
-      result = pgtype::kDate;
-    } else if (Category(lt) == 'D' || Category(rt) == 'D') {
-      return Unsupported(loc, "operator " + op + " on " + TypeText(lt) + " and " + TypeText(rt));
-    } else {
-      return no_op();
+  bool add_sub = aop == ArithOp::kAdd || aop == ArithOp::kSub;
+  bool mul_div = aop == ArithOp::kMul || aop == ArithOp::kDiv;
+  // An unknown literal takes the other operand's type when that operator exists; otherwise
+  // the one operator Postgres's resolution finds (timestamp + '1 day' is + interval,
+  // interval * '2' is * float8).
+  auto resolve_unknown = [&](MExpr& unknown, const MExpr& known, bool unknown_left) -> Status {
+    Oid k = known->type;
+    Oid target = k;
+    std::string pair =
+        unknown_left ? "unknown " + op + " " + TypeText(k) : TypeText(k) + " " + op + " unknown";
+    if (Category(k) == 'D') {
+      if (!add_sub) return Error(loc, "operator does not exist: " + pair);
+      if (k == pgtype::kDate && aop == ArithOp::kAdd) {
+        return Error(loc, "operator is not unique: " + pair);
+      }
+      if (aop == ArithOp::kAdd) target = pgtype::kInterval;
+    } else if (k == pgtype::kInterval) {
+      if (aop == ArithOp::kMod || (unknown_left && aop == ArithOp::kDiv)) {
+        return Error(loc, "operator does not exist: " + pair);
+      }
+      if (mul_div) target = pgtype::kFloat8;
     }
-  } else if (Category(lt) == 'N' && Category(rt) == 'N') {
+    TALLY_ASSIGN_OR_RETURN(unknown, Coerce(std::move(unknown), target, -1, loc));
+    return Status::Ok();
+  };
+  if (IsUnknown(*l)) TALLY_RETURN_IF_ERROR(resolve_unknown(l, r, true));
+  if (IsUnknown(*r)) TALLY_RETURN_IF_ERROR(resolve_unknown(r, l, false));
+  Oid lt = l->type, rt = r->type;
+  char lc = Category(lt), rc = Category(rt);
+  Oid result;
+  if (lc == 'N' && rc == 'N') {
     result = NumericOperatorType(lt, rt);
     if (aop == ArithOp::kMod && (result == pgtype::kFloat4 || result == pgtype::kFloat8)) {
       return no_op();
@@ -638,9 +677,36 @@ Result<MExpr> Compiler::Arith(const std::string& op, MExpr l, MExpr r, int loc) 
       TALLY_ASSIGN_OR_RETURN(l, Coerce(std::move(l), result, -1, loc));
       TALLY_ASSIGN_OR_RETURN(r, Coerce(std::move(r), result, -1, loc));
     }
-  } else if (Category(lt) == 'D' || Category(rt) == 'D' || lt == pgtype::kInterval ||
-             rt == pgtype::kInterval) {
-    return Unsupported(loc, "operator " + op + " on " + TypeText(lt) + " and " + TypeText(rt));
+  } else if (lt == pgtype::kDate && rt == pgtype::kDate) {
+    if (aop != ArithOp::kSub) return no_op();
+    result = pgtype::kInt4;
+  } else if (lt == pgtype::kDate && (rt == pgtype::kInt2 || rt == pgtype::kInt4) && add_sub) {
+    result = pgtype::kDate;
+  } else if ((lt == pgtype::kInt2 || lt == pgtype::kInt4) && rt == pgtype::kDate &&
+             aop == ArithOp::kAdd) {
+    result = pgtype::kDate;
+  } else if (lc == 'D' && rt == pgtype::kInterval && add_sub) {
+    // date + interval is timestamp + interval.
+    result = lt == pgtype::kDate ? pgtype::kTimestamp : lt;
+    TALLY_ASSIGN_OR_RETURN(l, Coerce(std::move(l), result, -1, loc));
+  } else if (lt == pgtype::kInterval && rc == 'D' && aop == ArithOp::kAdd) {
+    result = rt == pgtype::kDate ? pgtype::kTimestamp : rt;
+    TALLY_ASSIGN_OR_RETURN(r, Coerce(std::move(r), result, -1, loc));
+  } else if (lc == 'D' && rc == 'D' && aop == ArithOp::kSub) {
+    // timestamp - timestamp (a date side is cast, as operator resolution does).
+    Oid t = (lt == pgtype::kTimestampTz || rt == pgtype::kTimestampTz) ? pgtype::kTimestampTz
+                                                                       : pgtype::kTimestamp;
+    TALLY_ASSIGN_OR_RETURN(l, Coerce(std::move(l), t, -1, loc));
+    TALLY_ASSIGN_OR_RETURN(r, Coerce(std::move(r), t, -1, loc));
+    result = pgtype::kInterval;
+  } else if (lt == pgtype::kInterval && rt == pgtype::kInterval && add_sub) {
+    result = pgtype::kInterval;
+  } else if (lt == pgtype::kInterval && rc == 'N' && mul_div) {
+    TALLY_ASSIGN_OR_RETURN(r, Coerce(std::move(r), pgtype::kFloat8, -1, loc));
+    result = pgtype::kInterval;
+  } else if (lc == 'N' && rt == pgtype::kInterval && aop == ArithOp::kMul) {
+    TALLY_ASSIGN_OR_RETURN(l, Coerce(std::move(l), pgtype::kFloat8, -1, loc));
+    result = pgtype::kInterval;
   } else {
     return no_op();
   }
@@ -740,7 +806,7 @@ Result<MExpr> Compiler::AExpr(const json& b, Mode mode) {
       if (IsUnknown(*x)) {
         TALLY_ASSIGN_OR_RETURN(x, Coerce(std::move(x), pgtype::kFloat8, -1, loc));
       }
-      if (Category(x->type) != 'N') {
+      if (Category(x->type) != 'N' && x->type != pgtype::kInterval) {
         return Error(loc, "operator does not exist: - " + TypeText(x->type));
       }
       if (x->kind == ExprKind::kConst) {
@@ -846,7 +912,241 @@ Result<MExpr> Compiler::AExpr(const json& b, Mode mode) {
     e->args = cmp->args;
     return e;
   }
-  return Unsupported(loc, kind == "AEXPR_LIKE" ? "LIKE" : "operator " + op);
+  if (kind == "AEXPR_OP_ANY" || kind == "AEXPR_OP_ALL") {
+    return AnyAll(b, op, kind == "AEXPR_OP_ALL", mode);
+  }
+  if (kind == "AEXPR_LIKE" || kind == "AEXPR_ILIKE") return Like(b, mode);
+  return Unsupported(loc, kind == "AEXPR_SIMILAR" ? "SIMILAR TO" : "operator " + op);
+}
+
+namespace {
+
+// array_in for a one-dimensional literal: elements as text, NULL for an unquoted NULL.
+// NotSupported for several dimensions or explicit bounds.
+Result<std::vector<std::optional<std::string>>> ParseArrayLiteral(const std::string& text) {
+  auto malformed = [&]() {
+    return Status::InvalidArgument("malformed array literal: \"" + text + "\"");
+  };
+  auto space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
+  size_t i = 0;
+  while (i < text.size() && space(text[i])) ++i;
+  if (i < text.size() && text[i] == '[') {
+    return Status::NotSupported("array literal with explicit bounds");
+  }
+  if (i >= text.size() || text[i] != '{') return malformed();
+  ++i;
+  std::vector<std::optional<std::string>> out;
+  while (i < text.size() && space(text[i])) ++i;
+  if (i < text.size() && text[i] == '}') {
+    ++i;
+  } else {
+    while (true) {
+      while (i < text.size() && space(text[i])) ++i;
+      if (i >= text.size()) return malformed();
+      if (text[i] == '{') return Status::NotSupported("multidimensional array literal");
+      std::string elem;
+      bool quoted = false, any_escape = false;
+      size_t trailing = 0;  // unescaped trailing whitespace of an unquoted element
+      if (text[i] == '"') {
+        quoted = true;
+        ++i;
+        while (true) {
+          if (i >= text.size()) return malformed();
+          char c = text[i++];
+          if (c == '"') break;
+          if (c == '\\') {
+            if (i >= text.size()) return malformed();
+            c = text[i++];
+          }
+          elem += c;
+        }
+        while (i < text.size() && space(text[i])) ++i;
+      } else {
+        while (true) {
+          if (i >= text.size()) return malformed();
+          char c = text[i];
+          if (c == ',' || c == '}') break;
+          if (c == '"' || c == '{') return malformed();
+          ++i;
+          if (c == '\\') {
+            if (i >= text.size()) return malformed();
+            elem += text[i++];
+            any_escape = true;
+            trailing = 0;
+            continue;
+          }
+          elem += c;
+          trailing = space(c) ? trailing + 1 : 0;
+        }
+        elem.resize(elem.size() - trailing);
+        if (elem.empty() && !any_escape) return malformed();
+      }
+      if (i >= text.size()) return malformed();
+      if (!quoted && !any_escape && elem.size() == 4 && (elem[0] == 'N' || elem[0] == 'n') &&
+          (elem[1] == 'U' || elem[1] == 'u') && (elem[2] == 'L' || elem[2] == 'l') &&
+          (elem[3] == 'L' || elem[3] == 'l')) {
+        out.emplace_back(std::nullopt);
+      } else {
+        out.emplace_back(std::move(elem));
+      }
+      char c = text[i++];
+      if (c == '}') break;
+      if (c != ',') return malformed();
+    }
+  }
+  while (i < text.size() && space(text[i])) ++i;
+  if (i != text.size()) return malformed();
+  return out;
+}
+
+}  // namespace
+
+// The right operand of op ANY / ALL: ARRAY[...] (optionally cast to an array type), an array
+// literal cast to an array type, or an untyped literal (typed from the left operand by the
+// caller: *elem_type stays kUnknown). *is_null for a NULL array.
+Result<std::vector<MExpr>> Compiler::ArrayElements(const json& node, Oid* elem_type, bool* is_null,
+                                                   Mode mode) {
+  *is_null = false;
+  *elem_type = pgtype::kUnknown;
+  std::string type = NodeName(node);
+  const json& b = NodeBody(node);
+  int loc = MinLocation(node);
+  const json* cast_type = nullptr;
+  const json* inner = &node;
+  if (type == "TypeCast") {
+    cast_type = &b.at("typeName");
+    if (Field(*cast_type, "arrayBounds") == nullptr) {
+      return Unsupported(loc, "ANY/ALL over a value that is not an array");
+    }
+    inner = &b.at("arg");
+  }
+  std::string inner_type = NodeName(*inner);
+  const json& ib = NodeBody(*inner);
+  Oid target = pgtype::kInvalid;
+  int32_t target_typmod = -1;
+  if (cast_type != nullptr) {
+    json element_type = *cast_type;
+    element_type.erase("arrayBounds");
+    TALLY_ASSIGN_OR_RETURN(auto t, ResolveType(element_type));
+    target = t.first;
+    target_typmod = t.second;
+  }
+  std::vector<MExpr> elems;
+  if (inner_type == "A_ArrayExpr") {
+    if (const json* list = Field(ib, "elements")) {
+      for (const auto& el : *list) {
+        if (NodeName(el) == "A_ArrayExpr") {
+          return Unsupported(MinLocation(el), "multidimensional ARRAY[...]");
+        }
+        TALLY_ASSIGN_OR_RETURN(MExpr x, Sub(el, mode));
+        elems.push_back(std::move(x));
+      }
+    }
+    if (target == pgtype::kInvalid) {
+      if (elems.empty()) return Error(Location(ib), "cannot determine type of empty array");
+      TALLY_ASSIGN_OR_RETURN(auto common, CommonType(elems, "ARRAY", Location(ib)));
+      target = common.first;
+      target_typmod = common.second;
+    }
+    for (auto& x : elems) {
+      TALLY_ASSIGN_OR_RETURN(x, Coerce(std::move(x), target, target_typmod, Location(ib)));
+    }
+    *elem_type = target;
+    return elems;
+  }
+  if (inner_type == "A_Const") {
+    TALLY_ASSIGN_OR_RETURN(MExpr c, Const(ib));
+    if (c->constant.is_null()) {
+      *is_null = true;
+      *elem_type = target == pgtype::kInvalid ? pgtype::kUnknown : target;
+      return elems;
+    }
+    if (!IsUnknown(*c)) return Unsupported(loc, "ANY/ALL over a value that is not an array");
+    auto items = ParseArrayLiteral(c->constant.as_text());
+    if (!items.ok()) {
+      if (items.status().code() == StatusCode::kNotSupported) {
+        return Unsupported(Location(ib), items.status().message());
+      }
+      return Error(Location(ib), items.status().message());
+    }
+    for (auto& item : *items) {
+      MExpr x = item ? ConstExpr(Value::Text(pgtype::kUnknown, std::move(*item)))
+                     : ConstExpr(Value::Null(pgtype::kUnknown));
+      if (target != pgtype::kInvalid) {
+        TALLY_ASSIGN_OR_RETURN(x, Coerce(std::move(x), target, target_typmod, Location(ib)));
+      }
+      elems.push_back(std::move(x));
+    }
+    *elem_type = target == pgtype::kInvalid ? pgtype::kUnknown : target;
+    return elems;
+  }
+  return Unsupported(loc, "ANY/ALL over an array that is not a constant or ARRAY[...]");
+}
+
+Result<MExpr> Compiler::AnyAll(const json& b, const std::string& op, bool all, Mode mode) {
+  int loc = Location(b);
+  static const std::map<std::string, CmpOp> kCmp = {
+      {"=", CmpOp::kEq},  {"<>", CmpOp::kNe}, {"!=", CmpOp::kNe}, {"<", CmpOp::kLt},
+      {"<=", CmpOp::kLe}, {">", CmpOp::kGt},  {">=", CmpOp::kGe}};
+  auto it = kCmp.find(op);
+  if (it == kCmp.end()) return Unsupported(loc, op + (all ? " ALL (array)" : " ANY (array)"));
+  CmpOp cmp = it->second;
+  TALLY_ASSIGN_OR_RETURN(MExpr x, Sub(b.at("lexpr"), mode));
+  Oid elem_type;
+  bool is_null;
+  TALLY_ASSIGN_OR_RETURN(std::vector<MExpr> elems,
+                         ArrayElements(b.at("rexpr"), &elem_type, &is_null, mode));
+  // Resolve the operator on (x, element type) with a typed probe; an untyped literal array
+  // takes x's type, as make_scalar_array_op does.
+  MExpr probe_elem = ConstExpr(Value::Null(elem_type));
+  TALLY_ASSIGN_OR_RETURN(MExpr probe, Compare(cmp, x, probe_elem, loc, op));
+  if (is_null) return ConstExpr(Value::Null(pgtype::kBool));
+  MExpr left = std::const_pointer_cast<Expr>(probe->args[0]);
+  Oid right_type = probe->args[1]->type;
+  if (elems.empty()) return ConstExpr(Value::Bool(all));  // ANY '{}' is false, ALL '{}' true
+  bool as_in = (cmp == CmpOp::kEq && !all) || (cmp == CmpOp::kNe && all);
+  auto e = NewExpr(as_in ? ExprKind::kIn : ExprKind::kAnyAll, pgtype::kBool);
+  if (as_in) {
+    e->negated = all;
+  } else {
+    e->op = static_cast<uint8_t>(cmp);
+    e->all = all;
+  }
+  e->args.push_back(left);
+  for (auto& el : elems) {
+    if (el->type != right_type) {
+      TALLY_ASSIGN_OR_RETURN(el, Coerce(std::move(el), right_type, -1, loc));
+    }
+    e->args.push_back(std::move(el));
+  }
+  return e;
+}
+
+Result<MExpr> Compiler::Like(const json& b, Mode mode) {
+  int loc = Location(b);
+  std::string kind = b.value("kind", std::string());
+  std::string op;
+  if (const json* names = Field(b, "name"); names && !names->empty()) {
+    op = StringValue(names->back());
+  }
+  bool ilike = kind == "AEXPR_ILIKE";
+  bool negated = op.rfind("!", 0) == 0;
+  TALLY_ASSIGN_OR_RETURN(MExpr x, Sub(b.at("lexpr"), mode));
+  TALLY_ASSIGN_OR_RETURN(MExpr pattern, Sub(b.at("rexpr"), mode));
+  if (Category(x->type) != 'S' || Category(pattern->type) != 'S') {
+    return Error(loc, "operator does not exist: " + TypeText(x->type) + " " + op + " " +
+                          TypeText(pattern->type));
+  }
+  // bpchar ~~ text keeps the padding (bpcharlike); other strings are compared as text.
+  if (x->type != pgtype::kBpchar) {
+    TALLY_ASSIGN_OR_RETURN(x, Coerce(std::move(x), pgtype::kText, -1, loc));
+  }
+  TALLY_ASSIGN_OR_RETURN(pattern, Coerce(std::move(pattern), pgtype::kText, -1, loc));
+  auto e = NewExpr(ExprKind::kLike, pgtype::kBool);
+  e->op = static_cast<uint8_t>(ilike ? LikeOp::kILike : LikeOp::kLike);
+  e->negated = negated;
+  e->args = {std::move(x), std::move(pattern)};
+  return e;
 }
 
 Result<MExpr> Compiler::CaseExpr(const json& b, Mode mode) {
@@ -991,7 +1291,18 @@ Result<MExpr> Compiler::FuncCall(const json& b, Mode mode) {
     Oid t = x->type;
     if (t == pgtype::kUnknown || IsTextType(t)) t = pgtype::kTimestampTz;
     if (!is_extract && t == pgtype::kDate) t = pgtype::kTimestamp;
-    if (t == pgtype::kInterval) return Unsupported(loc, name + " from interval");
+    if (t == pgtype::kInterval) {
+      // Postgres refuses fields intervals lack when the query runs; a view would fail there.
+      TALLY_ASSIGN_OR_RETURN(MExpr f, Sub(*raw[0], mode));
+      auto probe = dt::IntervalField(unit, f->constant.as_text(), Interval());
+      if (!probe.ok()) return Error(MinLocation(*raw[0]), probe.status().message());
+      auto e = NewExpr(ExprKind::kFunc, is_extract ? pgtype::kNumeric : pgtype::kFloat8);
+      e->op = static_cast<uint8_t>(is_extract ? FuncId::kExtract : FuncId::kDatePart);
+      e->index = static_cast<int>(unit);
+      TALLY_ASSIGN_OR_RETURN(MExpr field, field_const(*raw[0]));
+      e->args = {std::move(field), std::move(x)};
+      return e;
+    }
     if (Category(t) != 'D') {
       return Error(loc, "function " + name + "(unknown, " + TypeText(t) + ") does not exist");
     }
@@ -1065,6 +1376,87 @@ Result<MExpr> Compiler::FuncCall(const json& b, Mode mode) {
     e->args.push_back(std::move(x));
     return e;
   }
+  if (name == "substr" || name == "substring") {
+    TALLY_RETURN_IF_ERROR(nargs(2, 3));
+    TALLY_ASSIGN_OR_RETURN(MExpr x, Sub(*raw[0], mode));
+    std::vector<MExpr> rest;
+    for (size_t i = 1; i < raw.size(); ++i) {
+      TALLY_ASSIGN_OR_RETURN(MExpr a, Sub(*raw[i], mode));
+      // substring(text, text[, text]) is the regular-expression form.
+      if (name == "substring" && Category(a->type) == 'S') {
+        return Unsupported(loc, "substring() with a regular expression");
+      }
+      TALLY_ASSIGN_OR_RETURN(a, IntArg(std::move(a), name, loc));
+      rest.push_back(std::move(a));
+    }
+    TALLY_ASSIGN_OR_RETURN(x, TextArg(std::move(x), name, loc));
+    auto e = NewExpr(ExprKind::kFunc, pgtype::kText);
+    e->op = static_cast<uint8_t>(FuncId::kSubstr);
+    e->args.push_back(std::move(x));
+    for (auto& a : rest) e->args.push_back(std::move(a));
+    return e;
+  }
+  if (name == "left" || name == "right") {
+    TALLY_RETURN_IF_ERROR(nargs(2, 2));
+    TALLY_ASSIGN_OR_RETURN(MExpr x, Sub(*raw[0], mode));
+    TALLY_ASSIGN_OR_RETURN(MExpr k, Sub(*raw[1], mode));
+    TALLY_ASSIGN_OR_RETURN(x, TextArg(std::move(x), name, loc));
+    TALLY_ASSIGN_OR_RETURN(k, IntArg(std::move(k), name, loc));
+    auto e = NewExpr(ExprKind::kFunc, pgtype::kText);
+    e->op = static_cast<uint8_t>(name == "left" ? FuncId::kLeft : FuncId::kRight);
+    e->args = {std::move(x), std::move(k)};
+    return e;
+  }
+  if (name == "replace" || name == "strpos" || name == "position" || name == "btrim" ||
+      name == "ltrim" || name == "rtrim" || name == "like_escape") {
+    size_t lo = 2, hi = 2;
+    FuncId id = FuncId::kStrpos;
+    Oid result = pgtype::kText;
+    if (name == "replace") {
+      lo = hi = 3;
+      id = FuncId::kReplace;
+    } else if (name == "strpos" || name == "position") {
+      result = pgtype::kInt4;
+    } else if (name == "like_escape") {
+      id = FuncId::kLikeEscape;
+    } else {
+      lo = 1;
+      id = name == "btrim" ? FuncId::kBtrim : name == "ltrim" ? FuncId::kLtrim : FuncId::kRtrim;
+    }
+    TALLY_RETURN_IF_ERROR(nargs(lo, hi));
+    auto e = NewExpr(ExprKind::kFunc, result);
+    e->op = static_cast<uint8_t>(id);
+    for (const json* r : raw) {
+      TALLY_ASSIGN_OR_RETURN(MExpr a, Sub(*r, mode));
+      TALLY_ASSIGN_OR_RETURN(a, TextArg(std::move(a), name, loc));
+      e->args.push_back(std::move(a));
+    }
+    return e;
+  }
+  if (name == "concat" || name == "concat_ws") {
+    bool ws = name == "concat_ws";
+    if (raw.empty() || (ws && raw.size() < 2)) {
+      return Error(loc, "function " + name + "() does not exist");
+    }
+    auto e = NewExpr(ExprKind::kFunc, pgtype::kText);
+    e->op = static_cast<uint8_t>(ws ? FuncId::kConcatWs : FuncId::kConcat);
+    for (size_t i = 0; i < raw.size(); ++i) {
+      TALLY_ASSIGN_OR_RETURN(MExpr a, Sub(*raw[i], mode));
+      if (ws && i == 0) {
+        TALLY_ASSIGN_OR_RETURN(a, TextArg(std::move(a), name, loc));
+      } else if (IsUnknown(*a)) {
+        TALLY_ASSIGN_OR_RETURN(a, Coerce(std::move(a), pgtype::kText, -1, loc));
+      } else if (!IsTextType(a->type)) {
+        // "any" arguments: each value's output function (bpchar keeps its padding).
+        auto out = NewExpr(ExprKind::kFunc, pgtype::kText);
+        out->op = static_cast<uint8_t>(FuncId::kOutput);
+        out->args.push_back(std::move(a));
+        a = std::move(out);
+      }
+      e->args.push_back(std::move(a));
+    }
+    return e;
+  }
   if (name == "round" || name == "trunc" || name == "floor" || name == "ceil" ||
       name == "ceiling") {
     bool scaled = name == "round" || name == "trunc";
@@ -1102,6 +1494,26 @@ Result<MExpr> Compiler::FuncCall(const json& b, Mode mode) {
     return e;
   }
   return Unsupported(loc, "function " + name + "()");
+}
+
+// A text argument of a string function: unknown literals and char(n) become text (the cast
+// drops char's padding, as the implicit bpchar -> text cast does).
+Result<MExpr> Compiler::TextArg(MExpr e, const std::string& fn, int loc) {
+  if (Category(e->type) != 'S') {
+    return Error(loc, "function " + fn + "(" + TypeText(e->type) + ", ...) does not exist");
+  }
+  if (e->type == pgtype::kText || e->type == pgtype::kVarchar) return e;
+  return Coerce(std::move(e), pgtype::kText, -1, loc);
+}
+
+// An integer argument (int4 parameter): int2 and unknown literals are cast; int8 and others
+// have no implicit cast.
+Result<MExpr> Compiler::IntArg(MExpr e, const std::string& fn, int loc) {
+  if (e->type == pgtype::kInt4) return e;
+  if (e->type == pgtype::kInt2 || IsUnknown(*e)) {
+    return Coerce(std::move(e), pgtype::kInt4, -1, loc);
+  }
+  return Error(loc, "function " + fn + "(text, " + TypeText(e->type) + ") does not exist");
 }
 
 Result<MExpr> Compiler::Aggregate(const json& b, const std::string& name, Mode mode) {

@@ -3,17 +3,69 @@
 #include <date/date.h>
 #include <date/tz.h>
 
+#include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <vector>
 
 #include "tally/compiler/eval.h"
 
 namespace tally::compiler::dt {
 
+namespace {
+
+constexpr int64_t kPostgresEpochJdate = 2451545;  // date2j(2000, 1, 1)
+
+// Postgres's date2j / j2date (backend/utils/adt/datetime.c), in 64-bit arithmetic so that
+// years beyond what the date library's year type holds still convert.
+int64_t Date2J(int64_t y, int64_t m, int64_t d) {
+  if (m > 2) {
+    m += 1;
+    y += 4800;
+  } else {
+    m += 13;
+    y += 4799;
+  }
+  int64_t century = y / 100;
+  int64_t julian = y * 365 - 32167;
+  julian += y / 4 - century + century / 4;
+  julian += 7834 * m / 256 + d;
+  return julian;
+}
+
+void J2Date(int64_t jd, int* year, int* month, int* day) {
+  uint64_t julian = static_cast<uint64_t>(jd) + 32044;
+  uint64_t quad = julian / 146097;
+  uint64_t extra = (julian - quad * 146097) * 4 + 3;
+  julian += 60 + quad * 3 + extra / 146097;
+  quad = julian / 1461;
+  julian -= quad * 1461;
+  int64_t y = static_cast<int64_t>(julian * 4 / 1461);
+  julian = ((y != 0) ? ((julian + 305) % 365) : ((julian + 306) % 366)) + 123;
+  y += static_cast<int64_t>(quad * 4);
+  *year = static_cast<int>(y - 4800);
+  quad = julian * 2141 / 65536;
+  *day = static_cast<int>(julian - 7834 * quad / 256);
+  *month = static_cast<int>((quad + 10) % 12 + 1);
+}
+
+}  // namespace
+
 Civil CivilFromDays(int64_t days) {
-  date::year_month_day ymd{date::sys_days{date::days{days + kUnixEpochDays}}};
   Civil c;
+  int64_t jd = days + kPostgresEpochJdate;
+  if (jd >= 0) {
+    J2Date(jd, &c.year, &c.month, &c.day);
+    return c;
+  }
+  // Before 4713 BC (not a valid Postgres date): the proleptic calendar of the date library.
+  date::year_month_day ymd{date::sys_days{date::days{days + kUnixEpochDays}}};
   c.year = static_cast<int>(ymd.year());
   c.month = static_cast<int>(static_cast<unsigned>(ymd.month()));
   c.day = static_cast<int>(static_cast<unsigned>(ymd.day()));
@@ -21,9 +73,7 @@ Civil CivilFromDays(int64_t days) {
 }
 
 int64_t DaysFromCivil(int year, int month, int day) {
-  auto sd = date::sys_days{date::year{year} / date::month{static_cast<unsigned>(month)} /
-                           date::day{static_cast<unsigned>(day)}};
-  return sd.time_since_epoch().count() - kUnixEpochDays;
+  return Date2J(year, month, day) - kPostgresEpochJdate;
 }
 
 Civil CivilFromTimestamp(int64_t ts) {
@@ -494,6 +544,941 @@ Result<int64_t> TruncLocal(Unit unit, int64_t local) {
       return Status::InvalidArgument("unit is not supported by date_trunc");
   }
   return TimestampFromCivil(c);
+}
+
+// ---- intervals ----
+
+namespace {
+
+constexpr int64_t kUsecPerMinute = 60 * kUsecPerSec;
+constexpr int64_t kUsecPerHour = 3600 * kUsecPerSec;
+constexpr int kMonthsPerYear = 12;
+constexpr int kDaysPerMonth = 30;
+constexpr int kSecsPerDay = 86400;
+
+Status IntervalSyntax(std::string_view text) {
+  return Status::InvalidArgument("invalid input syntax for type interval: \"" + std::string(text) +
+                                 "\"");
+}
+Status IntervalFieldOverflow(std::string_view text) {
+  return Status::InvalidArgument("interval field value out of range: \"" + std::string(text) +
+                                 "\"");
+}
+Status IntervalOutOfRange() { return Status::InvalidArgument("interval out of range"); }
+Status TimestampOutOfRange() { return Status::InvalidArgument("timestamp out of range"); }
+
+// pg_itm_in: the parts DecodeInterval accumulates.
+struct ItmIn {
+  int64_t usec = 0;
+  int32_t mday = 0;
+  int32_t mon = 0;
+  int32_t year = 0;
+};
+
+bool MulAdd(int64_t val, int64_t multiplier, int64_t* sum) {
+  int64_t product;
+  return !__builtin_mul_overflow(val, multiplier, &product) &&
+         !__builtin_add_overflow(*sum, product, sum);
+}
+
+bool AdjustFractMicroseconds(double frac, int64_t scale, ItmIn* itm) {
+  if (frac == 0) return true;
+  frac *= static_cast<double>(scale);
+  int64_t usec = static_cast<int64_t>(frac);
+  frac -= static_cast<double>(usec);
+  if (frac > 0.5) {
+    ++usec;
+  } else if (frac < -0.5) {
+    --usec;
+  }
+  return !__builtin_add_overflow(itm->usec, usec, &itm->usec);
+}
+
+bool AdjustFractDays(double frac, int scale, ItmIn* itm) {
+  if (frac == 0) return true;
+  frac *= scale;
+  int extra_days = static_cast<int>(frac);
+  if (__builtin_add_overflow(itm->mday, extra_days, &itm->mday)) return false;
+  frac -= extra_days;
+  return AdjustFractMicroseconds(frac, kUsecPerDay, itm);
+}
+
+bool AdjustFractYears(double frac, int scale, ItmIn* itm) {
+  int extra_months = static_cast<int>(std::rint(frac * scale * kMonthsPerYear));
+  return !__builtin_add_overflow(itm->mon, extra_months, &itm->mon);
+}
+
+bool AdjustMicroseconds(int64_t val, double fval, int64_t scale, ItmIn* itm) {
+  if (!MulAdd(val, scale, &itm->usec)) return false;
+  return AdjustFractMicroseconds(fval, scale, itm);
+}
+
+bool AdjustDays(int64_t val, int scale, ItmIn* itm) {
+  if (val < INT32_MIN || val > INT32_MAX) return false;
+  int32_t days;
+  return !__builtin_mul_overflow(static_cast<int32_t>(val), scale, &days) &&
+         !__builtin_add_overflow(itm->mday, days, &itm->mday);
+}
+
+bool AdjustMonths(int64_t val, ItmIn* itm) {
+  if (val < INT32_MIN || val > INT32_MAX) return false;
+  return !__builtin_add_overflow(itm->mon, static_cast<int32_t>(val), &itm->mon);
+}
+
+bool AdjustYears(int64_t val, int scale, ItmIn* itm) {
+  if (val < INT32_MIN || val > INT32_MAX) return false;
+  int32_t years;
+  return !__builtin_mul_overflow(static_cast<int32_t>(val), scale, &years) &&
+         !__builtin_add_overflow(itm->year, years, &itm->year);
+}
+
+enum class Dterr { kOk, kBadFormat, kFieldOverflow, kNotSupported };
+
+// ParseDateTime's field types.
+enum class Ftype { kNumber, kDate, kTime, kString, kSpecial, kTz };
+
+struct Field {
+  std::string text;
+  Ftype type;
+};
+
+// Keywords of datetktbl that end a text field followed by a digit or '+' (ParseDateTime).
+bool IsDateKeyword(std::string_view w) {
+  static const char* const kWords[] = {
+      "ad",      "allballs", "am",       "apr",       "april",    "at",        "aug",      "august",
+      "bc",      "d",        "dec",      "december",  "dow",      "doy",       "dst",      "epoch",
+      "feb",     "february", "fri",      "friday",    "h",        "infinity",  "invalid",  "isodow",
+      "isoyear", "j",        "jan",      "january",   "jd",       "jul",       "julian",   "july",
+      "jun",     "june",     "m",        "mar",       "march",    "may",       "mm",       "mon",
+      "monday",  "nov",      "november", "now",       "oct",      "october",   "on",       "pm",
+      "s",       "sat",      "saturday", "sep",       "sept",     "september", "sun",      "sunday",
+      "t",       "thu",      "thur",     "thurs",     "thursday", "today",     "tomorrow", "tue",
+      "tues",    "tuesday",  "wed",      "wednesday", "weds",     "y",         "yesterday"};
+  for (const char* k : kWords) {
+    if (w == k) return true;
+  }
+  return false;
+}
+
+char Lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
+bool IsDigit(char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; }
+bool IsAlpha(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; }
+
+Dterr ParseDateTimeFields(std::string_view str, std::vector<Field>* out) {
+  size_t i = 0;
+  auto at = [&](size_t k) { return k < str.size() ? str[k] : '\0'; };
+  while (i < str.size()) {
+    char c = str[i];
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      ++i;
+      continue;
+    }
+    Field f;
+    if (IsDigit(c)) {
+      f.text += str[i++];
+      while (IsDigit(at(i))) f.text += str[i++];
+      if (at(i) == ':') {
+        f.type = Ftype::kTime;
+        f.text += str[i++];
+        while (IsDigit(at(i)) || at(i) == ':' || at(i) == '.') f.text += str[i++];
+      } else if (at(i) == '-' || at(i) == '/' || at(i) == '.') {
+        char delim = str[i];
+        f.text += str[i++];
+        if (IsDigit(at(i))) {
+          f.type = delim == '.' ? Ftype::kNumber : Ftype::kDate;
+          while (IsDigit(at(i))) f.text += str[i++];
+          if (at(i) == delim) {
+            f.type = Ftype::kDate;
+            f.text += str[i++];
+            while (IsDigit(at(i)) || at(i) == delim) f.text += str[i++];
+          }
+        } else {
+          f.type = Ftype::kDate;
+          while (std::isalnum(static_cast<unsigned char>(at(i))) || at(i) == delim) {
+            f.text += Lower(str[i++]);
+          }
+        }
+      } else {
+        f.type = Ftype::kNumber;
+      }
+    } else if (c == '.') {
+      f.text += str[i++];
+      while (IsDigit(at(i))) f.text += str[i++];
+      f.type = Ftype::kNumber;
+    } else if (IsAlpha(c)) {
+      f.type = Ftype::kString;
+      f.text += Lower(str[i++]);
+      while (IsAlpha(at(i))) f.text += Lower(str[i++]);
+      bool is_date = false;
+      if (at(i) == '-' || at(i) == '/' || at(i) == '.') {
+        is_date = true;
+      } else if (at(i) == '+' || IsDigit(at(i))) {
+        is_date = !IsDateKeyword(f.text);
+      }
+      if (is_date) {
+        f.type = Ftype::kDate;
+        do {
+          f.text += Lower(str[i++]);
+        } while (at(i) == '+' || at(i) == '-' || at(i) == '/' || at(i) == '_' || at(i) == '.' ||
+                 at(i) == ':' || std::isalnum(static_cast<unsigned char>(at(i))));
+      }
+    } else if (c == '+' || c == '-') {
+      f.text += str[i++];
+      while (std::isspace(static_cast<unsigned char>(at(i)))) ++i;
+      if (IsDigit(at(i))) {
+        f.type = Ftype::kTz;
+        f.text += str[i++];
+        while (IsDigit(at(i)) || at(i) == ':' || at(i) == '.' || at(i) == '-') f.text += str[i++];
+      } else if (IsAlpha(at(i))) {
+        f.type = Ftype::kSpecial;
+        f.text += Lower(str[i++]);
+        while (IsAlpha(at(i))) f.text += Lower(str[i++]);
+      } else {
+        return Dterr::kBadFormat;
+      }
+    } else if (std::ispunct(static_cast<unsigned char>(c))) {
+      ++i;
+      continue;
+    } else {
+      return Dterr::kBadFormat;
+    }
+    out->push_back(std::move(f));
+  }
+  return Dterr::kOk;
+}
+
+// DecodeUnits over deltatktbl.
+enum class Dtk {
+  kNone,
+  kIgnore,
+  kAgo,
+  kMicrosec,
+  kMillisec,
+  kSecond,
+  kMinute,
+  kHour,
+  kDay,
+  kWeek,
+  kMonth,
+  kQuarter,
+  kYear,
+  kDecade,
+  kCentury,
+  kMillennium,
+  kTz,
+};
+
+Dtk DecodeUnits(std::string_view token) {
+  std::string t(token.substr(0, 10));  // TOKMAXLEN: longer tokens match by prefix
+  static const struct {
+    const char* name;
+    Dtk dtk;
+  } kUnits[] = {{"@", Dtk::kIgnore},
+                {"ago", Dtk::kAgo},
+                {"c", Dtk::kCentury},
+                {"cent", Dtk::kCentury},
+                {"centuries", Dtk::kCentury},
+                {"century", Dtk::kCentury},
+                {"d", Dtk::kDay},
+                {"day", Dtk::kDay},
+                {"days", Dtk::kDay},
+                {"dec", Dtk::kDecade},
+                {"decade", Dtk::kDecade},
+                {"decades", Dtk::kDecade},
+                {"decs", Dtk::kDecade},
+                {"h", Dtk::kHour},
+                {"hour", Dtk::kHour},
+                {"hours", Dtk::kHour},
+                {"hr", Dtk::kHour},
+                {"hrs", Dtk::kHour},
+                {"m", Dtk::kMinute},
+                {"microsecon", Dtk::kMicrosec},
+                {"mil", Dtk::kMillennium},
+                {"millennia", Dtk::kMillennium},
+                {"millennium", Dtk::kMillennium},
+                {"millisecon", Dtk::kMillisec},
+                {"mils", Dtk::kMillennium},
+                {"min", Dtk::kMinute},
+                {"mins", Dtk::kMinute},
+                {"minute", Dtk::kMinute},
+                {"minutes", Dtk::kMinute},
+                {"mon", Dtk::kMonth},
+                {"mons", Dtk::kMonth},
+                {"month", Dtk::kMonth},
+                {"months", Dtk::kMonth},
+                {"ms", Dtk::kMillisec},
+                {"msec", Dtk::kMillisec},
+                {"msecond", Dtk::kMillisec},
+                {"mseconds", Dtk::kMillisec},
+                {"msecs", Dtk::kMillisec},
+                {"qtr", Dtk::kQuarter},
+                {"quarter", Dtk::kQuarter},
+                {"s", Dtk::kSecond},
+                {"sec", Dtk::kSecond},
+                {"second", Dtk::kSecond},
+                {"seconds", Dtk::kSecond},
+                {"secs", Dtk::kSecond},
+                {"timezone", Dtk::kTz},
+                {"timezone_h", Dtk::kTz},
+                {"timezone_m", Dtk::kTz},
+                {"us", Dtk::kMicrosec},
+                {"usec", Dtk::kMicrosec},
+                {"usecond", Dtk::kMicrosec},
+                {"useconds", Dtk::kMicrosec},
+                {"usecs", Dtk::kMicrosec},
+                {"w", Dtk::kWeek},
+                {"week", Dtk::kWeek},
+                {"weeks", Dtk::kWeek},
+                {"y", Dtk::kYear},
+                {"year", Dtk::kYear},
+                {"years", Dtk::kYear},
+                {"yr", Dtk::kYear},
+                {"yrs", Dtk::kYear}};
+  for (const auto& u : kUnits) {
+    if (t == u.name) return u.dtk;
+  }
+  return Dtk::kNone;
+}
+
+// Field masks (DTK_M) for the duplicate-field check.
+enum : int {
+  kMYear = 1 << 0,
+  kMMonth = 1 << 1,
+  kMDay = 1 << 2,
+  kMHour = 1 << 3,
+  kMMinute = 1 << 4,
+  kMSecond = 1 << 5,
+  kMMillisecond = 1 << 6,
+  kMMicrosecond = 1 << 7,
+  kMWeek = 1 << 8,
+  kMDecade = 1 << 9,
+  kMCentury = 1 << 10,
+  kMMillennium = 1 << 11,
+  kMAllSecs = kMSecond | kMMillisecond | kMMicrosecond,
+  kMTime = kMHour | kMMinute | kMAllSecs,
+};
+
+// strtoll with errno-based range reporting, as strtoi64.
+bool StrToI64(const char* s, char** end, int64_t* out) {
+  errno = 0;
+  long long v = std::strtoll(s, end, 10);
+  *out = v;
+  return errno != ERANGE;
+}
+
+bool StrToInt(const char* s, char** end, int* out) {
+  errno = 0;
+  long v = std::strtol(s, end, 10);
+  if (errno == ERANGE || v < INT32_MIN || v > INT32_MAX) {
+    *out = 0;
+    return false;
+  }
+  *out = static_cast<int>(v);
+  return true;
+}
+
+Dterr ParseFraction(const char* cp, double* frac) {
+  if (cp[1] == '\0') {
+    *frac = 0;
+    return Dterr::kOk;
+  }
+  errno = 0;
+  char* end = nullptr;
+  *frac = std::strtod(cp, &end);
+  if (*end != '\0' || errno != 0) return Dterr::kBadFormat;
+  return Dterr::kOk;
+}
+
+Dterr DecodeTimeForInterval(const char* str, int* tmask, ItmIn* itm) {
+  *tmask = kMTime;
+  char* cp = nullptr;
+  int64_t hour;
+  if (!StrToI64(str, &cp, &hour)) return Dterr::kFieldOverflow;
+  if (*cp != ':') return Dterr::kBadFormat;
+  int min = 0, sec = 0;
+  int64_t fsec = 0;
+  if (!StrToInt(cp + 1, &cp, &min)) return Dterr::kFieldOverflow;
+  if (*cp == '\0') {
+    sec = 0;
+  } else if (*cp == '.') {
+    double frac;
+    if (ParseFraction(cp, &frac) != Dterr::kOk) return Dterr::kBadFormat;
+    fsec = static_cast<int64_t>(std::rint(frac * 1000000));
+    if (hour > INT32_MAX || hour < INT32_MIN) return Dterr::kFieldOverflow;
+    sec = min;
+    min = static_cast<int>(hour);
+    hour = 0;
+  } else if (*cp == ':') {
+    if (!StrToInt(cp + 1, &cp, &sec)) return Dterr::kFieldOverflow;
+    if (*cp == '.') {
+      double frac;
+      if (ParseFraction(cp, &frac) != Dterr::kOk) return Dterr::kBadFormat;
+      fsec = static_cast<int64_t>(std::rint(frac * 1000000));
+    } else if (*cp != '\0') {
+      return Dterr::kBadFormat;
+    }
+  } else {
+    return Dterr::kBadFormat;
+  }
+  if (hour < 0 || min < 0 || min > 59 || sec < 0 || sec > 60 || fsec < 0 || fsec > kUsecPerSec) {
+    return Dterr::kFieldOverflow;
+  }
+  itm->usec = fsec;
+  if (!MulAdd(hour, kUsecPerHour, &itm->usec) || !MulAdd(min, kUsecPerMinute, &itm->usec) ||
+      !MulAdd(sec, kUsecPerSec, &itm->usec)) {
+    return Dterr::kFieldOverflow;
+  }
+  return Dterr::kOk;
+}
+
+Dterr DecodeInterval(const std::vector<Field>& fields, ItmIn* itm) {
+  int fmask = 0;
+  Dtk type = Dtk::kIgnore;
+  bool is_before = false;
+  int nf = static_cast<int>(fields.size());
+  for (int i = nf - 1; i >= 0; --i) {
+    const Field& f = fields[static_cast<size_t>(i)];
+    const char* field = f.text.c_str();
+    int tmask = 0;
+    bool number = false;
+    switch (f.type) {
+      case Ftype::kTime: {
+        Dterr e = DecodeTimeForInterval(field, &tmask, itm);
+        if (e != Dterr::kOk) return e;
+        type = Dtk::kDay;
+        break;
+      }
+      case Ftype::kTz:
+        if (std::strchr(field + 1, ':') != nullptr) {
+          ItmIn copy = *itm;
+          if (DecodeTimeForInterval(field + 1, &tmask, &copy) == Dterr::kOk) {
+            *itm = copy;
+            if (*field == '-') {
+              if (itm->usec == INT64_MIN) return Dterr::kFieldOverflow;
+              itm->usec = -itm->usec;
+            }
+            type = Dtk::kDay;
+            break;
+          }
+        }
+        number = true;
+        break;
+      case Ftype::kDate:
+      case Ftype::kNumber:
+        number = true;
+        break;
+      case Ftype::kString:
+      case Ftype::kSpecial: {
+        // PostgreSQL 15 accepts "ago" anywhere and a unit without a number ("1 day day").
+        Dtk u = DecodeUnits(f.text);
+        if (u == Dtk::kIgnore) continue;
+        if (u == Dtk::kNone) return Dterr::kBadFormat;
+        if (u == Dtk::kAgo) {
+          is_before = true;
+          type = Dtk::kNone;  // a bare number right before "ago" has no unit
+          break;
+        }
+        type = u;
+        break;
+      }
+    }
+    if (number) {
+      if (type == Dtk::kIgnore) type = Dtk::kSecond;  // no typmod: a bare number is seconds
+      char* cp = nullptr;
+      int64_t val;
+      double fval = 0;
+      if (!StrToI64(field, &cp, &val)) return Dterr::kFieldOverflow;
+      if (*cp == '-') {
+        int val2;
+        if (!StrToInt(cp + 1, &cp, &val2) || val2 < 0 || val2 >= kMonthsPerYear) {
+          return Dterr::kFieldOverflow;
+        }
+        if (*cp != '\0') return Dterr::kBadFormat;
+        type = Dtk::kMonth;
+        if (*field == '-') val2 = -val2;
+        if (__builtin_mul_overflow(val, int64_t{kMonthsPerYear}, &val)) {
+          return Dterr::kFieldOverflow;
+        }
+        if (__builtin_add_overflow(val, int64_t{val2}, &val)) return Dterr::kFieldOverflow;
+        fval = 0;
+      } else if (*cp == '.') {
+        if (ParseFraction(cp, &fval) != Dterr::kOk) return Dterr::kBadFormat;
+        if (*field == '-') fval = -fval;
+      } else if (*cp != '\0') {
+        return Dterr::kBadFormat;
+      }
+      bool ok = true;
+      switch (type) {
+        case Dtk::kMicrosec:
+          ok = AdjustMicroseconds(val, fval, 1, itm);
+          tmask = kMMicrosecond;
+          break;
+        case Dtk::kMillisec:
+          ok = AdjustMicroseconds(val, fval, 1000, itm);
+          tmask = kMMillisecond;
+          break;
+        case Dtk::kSecond:
+          ok = AdjustMicroseconds(val, fval, kUsecPerSec, itm);
+          tmask = fval == 0 ? kMSecond : kMAllSecs;
+          break;
+        case Dtk::kMinute:
+          ok = AdjustMicroseconds(val, fval, kUsecPerMinute, itm);
+          tmask = kMMinute;
+          break;
+        case Dtk::kHour:
+          ok = AdjustMicroseconds(val, fval, kUsecPerHour, itm);
+          tmask = kMHour;
+          type = Dtk::kDay;
+          break;
+        case Dtk::kDay:
+          ok = AdjustDays(val, 1, itm) && AdjustFractMicroseconds(fval, kUsecPerDay, itm);
+          tmask = kMDay;
+          break;
+        case Dtk::kWeek:
+          ok = AdjustDays(val, 7, itm) && AdjustFractDays(fval, 7, itm);
+          tmask = kMWeek;
+          break;
+        case Dtk::kMonth:
+          ok = AdjustMonths(val, itm) && AdjustFractDays(fval, kDaysPerMonth, itm);
+          tmask = kMMonth;
+          break;
+        case Dtk::kYear:
+          ok = AdjustYears(val, 1, itm) && AdjustFractYears(fval, 1, itm);
+          tmask = kMYear;
+          break;
+        case Dtk::kDecade:
+          ok = AdjustYears(val, 10, itm) && AdjustFractYears(fval, 10, itm);
+          tmask = kMDecade;
+          break;
+        case Dtk::kCentury:
+          ok = AdjustYears(val, 100, itm) && AdjustFractYears(fval, 100, itm);
+          tmask = kMCentury;
+          break;
+        case Dtk::kMillennium:
+          ok = AdjustYears(val, 1000, itm) && AdjustFractYears(fval, 1000, itm);
+          tmask = kMMillennium;
+          break;
+        default:
+          return Dterr::kBadFormat;
+      }
+      if (!ok) return Dterr::kFieldOverflow;
+    }
+    if (tmask & fmask) return Dterr::kBadFormat;
+    fmask |= tmask;
+  }
+  if (fmask == 0) return Dterr::kBadFormat;
+  if (is_before) {
+    if (itm->usec == INT64_MIN || itm->mday == INT32_MIN || itm->mon == INT32_MIN ||
+        itm->year == INT32_MIN) {
+      return Dterr::kFieldOverflow;
+    }
+    itm->usec = -itm->usec;
+    itm->mday = -itm->mday;
+    itm->mon = -itm->mon;
+    itm->year = -itm->year;
+  }
+  return Dterr::kOk;
+}
+
+// ParseISO8601Number: a strtod number split into integral and fractional parts.
+Dterr ParseIso8601Number(const char* str, char** end, int64_t* ipart, double* fpart) {
+  if (!(IsDigit(*str) || *str == '-' || *str == '.')) return Dterr::kBadFormat;
+  errno = 0;
+  double val = std::strtod(str, end);
+  if (*end == str || errno != 0) return Dterr::kBadFormat;
+  if (std::isnan(val) || val < -1.0e15 || val > 1.0e15) return Dterr::kFieldOverflow;
+  *ipart =
+      val >= 0 ? static_cast<int64_t>(std::floor(val)) : static_cast<int64_t>(-std::floor(-val));
+  *fpart = val - static_cast<double>(*ipart);
+  return Dterr::kOk;
+}
+
+// DecodeISO8601Interval, format with designators only.
+Dterr DecodeIso8601Interval(const std::string& s, ItmIn* itm) {
+  *itm = ItmIn();
+  if (s.size() < 2 || s[0] != 'P') return Dterr::kBadFormat;
+  const char* str = s.c_str() + 1;
+  bool datepart = true;
+  while (*str) {
+    if (*str == 'T') {
+      datepart = false;
+      ++str;
+      continue;
+    }
+    char* end = nullptr;
+    int64_t val;
+    double fval;
+    Dterr e = ParseIso8601Number(str, &end, &val, &fval);
+    if (e != Dterr::kOk) return e;
+    str = end;
+    char unit = *str;
+    if (unit != '\0') ++str;
+    bool ok = true;
+    if (datepart) {
+      switch (unit) {
+        case 'Y':
+          ok = AdjustYears(val, 1, itm) && AdjustFractYears(fval, 1, itm);
+          break;
+        case 'M':
+          ok = AdjustMonths(val, itm) && AdjustFractDays(fval, kDaysPerMonth, itm);
+          break;
+        case 'W':
+          ok = AdjustDays(val, 7, itm) && AdjustFractDays(fval, 7, itm);
+          break;
+        case 'D':
+          ok = AdjustDays(val, 1, itm) && AdjustFractMicroseconds(fval, kUsecPerDay, itm);
+          break;
+        case 'T':
+        case '\0':
+        case '-':
+          return Dterr::kNotSupported;  // the alternative format
+        default:
+          return Dterr::kBadFormat;
+      }
+    } else {
+      switch (unit) {
+        case 'H':
+          ok = AdjustMicroseconds(val, fval, kUsecPerHour, itm);
+          break;
+        case 'M':
+          ok = AdjustMicroseconds(val, fval, kUsecPerMinute, itm);
+          break;
+        case 'S':
+          ok = AdjustMicroseconds(val, fval, kUsecPerSec, itm);
+          break;
+        case '\0':
+        case ':':
+          return Dterr::kNotSupported;
+        default:
+          return Dterr::kBadFormat;
+      }
+    }
+    if (!ok) return Dterr::kFieldOverflow;
+  }
+  return Dterr::kOk;
+}
+
+// TSROUND: rounds to 6 decimal places to make near-integers integral.
+double TsRound(double j) { return std::rint(j * 1000000.0) / 1000000.0; }
+
+bool FitsInt32(double d) { return !std::isnan(d) && d >= INT32_MIN && d <= INT32_MAX; }
+
+}  // namespace
+
+Result<Interval> ParseInterval(std::string_view text) {
+  std::string str(text);
+  std::vector<Field> fields;
+  ItmIn itm;
+  Dterr e = ParseDateTimeFields(str, &fields);
+  if (e == Dterr::kOk) e = DecodeInterval(fields, &itm);
+  if (e == Dterr::kBadFormat) {
+    e = DecodeIso8601Interval(str, &itm);
+    if (e == Dterr::kNotSupported) {
+      return Status::NotSupported("interval literal \"" + str +
+                                  "\" in ISO 8601's alternative format");
+    }
+  }
+  if (e == Dterr::kFieldOverflow) return IntervalFieldOverflow(text);
+  if (e != Dterr::kOk) return IntervalSyntax(text);
+  int64_t months = static_cast<int64_t>(itm.year) * kMonthsPerYear + itm.mon;
+  if (months > INT32_MAX || months < INT32_MIN) return IntervalOutOfRange();
+  Interval iv;
+  iv.months = static_cast<int32_t>(months);
+  iv.days = itm.mday;
+  iv.micros = itm.usec;
+  return iv;
+}
+
+namespace {
+
+bool IsLeap(int64_t y) { return (y % 4 == 0) && ((y % 100 != 0) || (y % 400 == 0)); }
+
+int DaysInMonth(int64_t year, int month) {
+  static const int kDays[2][12] = {{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31},
+                                   {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}};
+  return kDays[IsLeap(year) ? 1 : 0][month - 1];
+}
+
+bool ValidTimestamp(int64_t ts) { return ts >= kMinTimestamp && ts < kEndTimestamp; }
+
+// Rebuilds a local timestamp from a date and a time of day (tm2timestamp), applying the zone
+// for timestamptz (DetermineTimeZoneOffset). Out of range: false.
+bool FromLocal(int64_t year, int month, int day, int64_t time_of_day, bool zone_aware,
+               const date::time_zone* zone, int64_t* out) {
+  // IS_VALID_JULIAN: 4714-11-24 BC .. 5874898-06-01
+  if (year < -4713 || (year == -4713 && month < 11) || year > 5874898 ||
+      (year == 5874898 && month >= 6)) {
+    return false;
+  }
+  int64_t days = Date2J(year, month, day) - kPostgresEpochJdate;
+  int64_t local = days * kUsecPerDay + time_of_day;
+  if (zone_aware) {
+    if (!ValidTimestamp(local)) return false;
+    local = LocalToUtc(zone, local);
+  }
+  if (!ValidTimestamp(local)) return false;
+  *out = local;
+  return true;
+}
+
+}  // namespace
+
+Result<int64_t> AddInterval(int64_t ts, const Interval& iv, bool zone_aware,
+                            const date::time_zone* zone) {
+  if (ts == INT64_MAX || ts == INT64_MIN) return ts;
+  if (iv.months != 0) {
+    int64_t local = zone_aware ? UtcToLocal(zone, ts) : ts;
+    int64_t days = FloorDiv(local, kUsecPerDay);
+    int64_t tod = local - days * kUsecPerDay;
+    Civil c = CivilFromDays(days);
+    int64_t year = c.year;
+    int64_t mon = static_cast<int64_t>(c.month) + iv.months;
+    if (mon > kMonthsPerYear) {
+      year += (mon - 1) / kMonthsPerYear;
+      mon = ((mon - 1) % kMonthsPerYear) + 1;
+    } else if (mon < 1) {
+      year += mon / kMonthsPerYear - 1;
+      mon = mon % kMonthsPerYear + kMonthsPerYear;
+    }
+    int day = c.day;
+    if (year >= -4713 && year <= 5874898) {
+      day = std::min(day, DaysInMonth(year, static_cast<int>(mon)));
+    }
+    if (!FromLocal(year, static_cast<int>(mon), day, tod, zone_aware, zone, &ts)) {
+      return TimestampOutOfRange();
+    }
+  }
+  if (iv.days != 0) {
+    int64_t local = zone_aware ? UtcToLocal(zone, ts) : ts;
+    int64_t days = FloorDiv(local, kUsecPerDay);
+    int64_t tod = local - days * kUsecPerDay;
+    int64_t new_days = days + iv.days;
+    int64_t jd = new_days + kPostgresEpochJdate;
+    if (jd < 0) return TimestampOutOfRange();
+    int y, m, d;
+    J2Date(jd, &y, &m, &d);
+    if (!FromLocal(y, m, d, tod, zone_aware, zone, &ts)) return TimestampOutOfRange();
+  }
+  if (__builtin_add_overflow(ts, iv.micros, &ts) || !ValidTimestamp(ts)) {
+    return TimestampOutOfRange();
+  }
+  return ts;
+}
+
+Result<Interval> IntervalAdd(const Interval& a, const Interval& b) {
+  Interval r;
+  if (__builtin_add_overflow(a.months, b.months, &r.months) ||
+      __builtin_add_overflow(a.days, b.days, &r.days) ||
+      __builtin_add_overflow(a.micros, b.micros, &r.micros)) {
+    return IntervalOutOfRange();
+  }
+  return r;
+}
+
+Result<Interval> IntervalSub(const Interval& a, const Interval& b) {
+  Interval r;
+  if (__builtin_sub_overflow(a.months, b.months, &r.months) ||
+      __builtin_sub_overflow(a.days, b.days, &r.days) ||
+      __builtin_sub_overflow(a.micros, b.micros, &r.micros)) {
+    return IntervalOutOfRange();
+  }
+  return r;
+}
+
+Result<Interval> IntervalNegate(const Interval& a) {
+  if (a.months == INT32_MIN || a.days == INT32_MIN || a.micros == INT64_MIN) {
+    return IntervalOutOfRange();
+  }
+  return Interval{-a.micros, -a.days, -a.months};
+}
+
+Result<Interval> IntervalMul(const Interval& span, double factor) {
+  Interval r;
+  double result_double = span.months * factor;
+  if (!FitsInt32(result_double)) return IntervalOutOfRange();
+  r.months = static_cast<int32_t>(result_double);
+  result_double = span.days * factor;
+  if (!FitsInt32(result_double)) return IntervalOutOfRange();
+  r.days = static_cast<int32_t>(result_double);
+  double month_remainder_days = (span.months * factor - r.months) * kDaysPerMonth;
+  month_remainder_days = TsRound(month_remainder_days);
+  double sec_remainder = (span.days * factor - r.days + month_remainder_days -
+                          static_cast<int>(month_remainder_days)) *
+                         kSecsPerDay;
+  sec_remainder = TsRound(sec_remainder);
+  if (std::fabs(sec_remainder) >= kSecsPerDay) {
+    r.days += static_cast<int>(sec_remainder / kSecsPerDay);
+    sec_remainder -= static_cast<int>(sec_remainder / kSecsPerDay) * kSecsPerDay;
+  }
+  r.days += static_cast<int32_t>(month_remainder_days);
+  result_double = std::rint(static_cast<double>(span.micros) * factor +
+                            sec_remainder * static_cast<double>(kUsecPerSec));
+  if (std::isnan(result_double) ||
+      !(result_double >= -9223372036854775808.0 && result_double < 9223372036854775808.0)) {
+    return IntervalOutOfRange();
+  }
+  r.micros = static_cast<int64_t>(result_double);
+  return r;
+}
+
+Result<Interval> IntervalDiv(const Interval& span, double factor) {
+  if (factor == 0.0) return Status::InvalidArgument("division by zero");
+  Interval r;
+  r.months = static_cast<int32_t>(span.months / factor);
+  r.days = static_cast<int32_t>(span.days / factor);
+  double month_remainder_days = (span.months / factor - r.months) * kDaysPerMonth;
+  month_remainder_days = TsRound(month_remainder_days);
+  double sec_remainder = (span.days / factor - r.days + month_remainder_days -
+                          static_cast<int>(month_remainder_days)) *
+                         kSecsPerDay;
+  sec_remainder = TsRound(sec_remainder);
+  if (std::fabs(sec_remainder) >= kSecsPerDay) {
+    r.days += static_cast<int>(sec_remainder / kSecsPerDay);
+    sec_remainder -= static_cast<int>(sec_remainder / kSecsPerDay) * kSecsPerDay;
+  }
+  r.days += static_cast<int32_t>(month_remainder_days);
+  r.micros = static_cast<int64_t>(std::rint(static_cast<double>(span.micros) / factor +
+                                            sec_remainder * static_cast<double>(kUsecPerSec)));
+  return r;
+}
+
+Result<Interval> TimestampDiff(int64_t a, int64_t b) {
+  if (a == INT64_MAX || a == INT64_MIN || b == INT64_MAX || b == INT64_MIN) {
+    return Status::InvalidArgument("cannot subtract infinite timestamps");
+  }
+  Interval r;
+  r.micros = a - b;
+  // interval_justify_hours: whole days move out of the time part.
+  int64_t wholeday = r.micros / kUsecPerDay;
+  r.micros -= wholeday * kUsecPerDay;
+  r.days = static_cast<int32_t>(wholeday);
+  if (r.days > 0 && r.micros < 0) {
+    r.micros += kUsecPerDay;
+    r.days--;
+  } else if (r.days < 0 && r.micros > 0) {
+    r.micros -= kUsecPerDay;
+    r.days++;
+  }
+  return r;
+}
+
+namespace {
+
+// interval2itm: the broken-down fields EXTRACT reads.
+struct Itm {
+  int64_t year, mon, mday, hour, min, sec, usec;
+};
+
+Itm IntervalToItm(const Interval& iv) {
+  Itm t;
+  t.year = iv.months / kMonthsPerYear;
+  t.mon = iv.months % kMonthsPerYear;
+  t.mday = iv.days;
+  int64_t time = iv.micros;
+  t.hour = time / kUsecPerHour;
+  time -= t.hour * kUsecPerHour;
+  t.min = time / kUsecPerMinute;
+  time -= t.min * kUsecPerMinute;
+  t.sec = time / kUsecPerSec;
+  t.usec = time - t.sec * kUsecPerSec;
+  return t;
+}
+
+Status IntervalUnitError(Unit unit, std::string_view unit_text) {
+  std::string lower;
+  for (char ch : unit_text) lower += Lower(ch);
+  (void)unit;
+  return Status::InvalidArgument("unit \"" + lower + "\" not supported for type interval");
+}
+
+Numeric NumericFrom128(__int128 v, int scale) {
+  bool neg = v < 0;
+  unsigned __int128 u =
+      neg ? -static_cast<unsigned __int128>(v) : static_cast<unsigned __int128>(v);
+  std::string digits;
+  do {
+    digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(u % 10)));
+    u /= 10;
+  } while (u != 0);
+  mpz_class z(digits, 10);
+  if (neg) z = -z;
+  return Numeric(z, scale);
+}
+
+}  // namespace
+
+Result<Numeric> IntervalField(Unit unit, std::string_view unit_text, const Interval& iv) {
+  Itm t = IntervalToItm(iv);
+  int64_t r;
+  switch (unit) {
+    case Unit::kMicroseconds:
+      r = t.sec * 1000000 + t.usec;
+      break;
+    case Unit::kMilliseconds:
+      return NumericFrom128(t.sec * 1000000 + t.usec, 3);
+    case Unit::kSecond:
+      return NumericFrom128(t.sec * 1000000 + t.usec, 6);
+    case Unit::kMinute:
+      r = t.min;
+      break;
+    case Unit::kHour:
+      r = t.hour;
+      break;
+    case Unit::kDay:
+      r = t.mday;
+      break;
+    case Unit::kMonth:
+      r = t.mon;
+      break;
+    case Unit::kQuarter:
+      r = t.mon / 3 + 1;
+      break;
+    case Unit::kYear:
+      r = t.year;
+      break;
+    case Unit::kDecade:
+      r = t.year / 10;
+      break;
+    case Unit::kCentury:
+      r = t.year / 100;
+      break;
+    case Unit::kMillennium:
+      r = t.year / 1000;
+      break;
+    case Unit::kEpoch: {
+      // 365.25-day years, 30-day months, counted in quarter days to stay in integers.
+      __int128 secs_from_day_month =
+          (static_cast<__int128>(4 * 36525 / 100) * (iv.months / kMonthsPerYear) +
+           static_cast<__int128>(4 * kDaysPerMonth) * (iv.months % kMonthsPerYear) +
+           static_cast<__int128>(4) * iv.days) *
+          (kSecsPerDay / 4);
+      return NumericFrom128(secs_from_day_month * 1000000 + iv.micros, 6);
+    }
+    default:
+      return IntervalUnitError(unit, unit_text);
+  }
+  return NumericFrom128(r, 0);
+}
+
+Result<double> IntervalFieldFloat(Unit unit, std::string_view unit_text, const Interval& iv) {
+  Itm t = IntervalToItm(iv);
+  switch (unit) {
+    case Unit::kMilliseconds:
+      return static_cast<double>(t.sec) * 1000.0 + static_cast<double>(t.usec) / 1000.0;
+    case Unit::kSecond:
+      return static_cast<double>(t.sec) + static_cast<double>(t.usec) / 1000000.0;
+    case Unit::kEpoch: {
+      double result = static_cast<double>(iv.micros) / 1000000.0;
+      result += (365.25 * kSecsPerDay) * (iv.months / kMonthsPerYear);
+      result += (static_cast<double>(kDaysPerMonth) * kSecsPerDay) * (iv.months % kMonthsPerYear);
+      result += static_cast<double>(kSecsPerDay) * iv.days;
+      return result;
+    }
+    default: {
+      TALLY_ASSIGN_OR_RETURN(Numeric n, IntervalField(unit, unit_text, iv));
+      return n.ToDouble();
+    }
+  }
 }
 
 }  // namespace tally::compiler::dt

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "tally/core/status.h"
+#include "tally/core/value.h"
 
 namespace date {
 class time_zone;
@@ -102,5 +103,36 @@ std::optional<Unit> ParseUnit(std::string_view name);
 
 // Truncates a local timestamp (date_trunc over timestamp). Units above kMillennium are invalid.
 Result<int64_t> TruncLocal(Unit unit, int64_t local);
+
+// ---- intervals (backend/utils/adt/timestamp.c and datetime.c) ----
+
+// Valid timestamps: [4714-11-24 BC, 294277-01-01) (IS_VALID_TIMESTAMP).
+inline constexpr int64_t kMinTimestamp = -211813488000000000LL;
+inline constexpr int64_t kEndTimestamp = 9223371331200000000LL;
+
+// interval_in without a type modifier: DecodeInterval's forms ("1 day 02:00", "-1.5 hours",
+// "1-2", "@ 3 days ago", a bare number of seconds) and ISO 8601's format with designators
+// ("P1Y2M3DT4H"). InvalidArgument with Postgres's message; NotSupported for ISO 8601's
+// alternative format ("P0001-02-03").
+Result<Interval> ParseInterval(std::string_view text);
+
+// timestamp_pl_interval (zone_aware false) and timestamptz_pl_interval (true: the month and
+// day steps happen in local time of `zone`, null meaning UTC). Infinite timestamps pass
+// through; anything else out of range is "timestamp out of range".
+Result<int64_t> AddInterval(int64_t ts, const Interval& iv, bool zone_aware,
+                            const date::time_zone* zone);
+Result<Interval> IntervalAdd(const Interval& a, const Interval& b);
+Result<Interval> IntervalSub(const Interval& a, const Interval& b);
+Result<Interval> IntervalNegate(const Interval& a);
+Result<Interval> IntervalMul(const Interval& a, double factor);
+Result<Interval> IntervalDiv(const Interval& a, double factor);
+// timestamp_mi (timestamps or timestamptz values): the difference, justified to < 24 hours.
+Result<Interval> TimestampDiff(int64_t a, int64_t b);
+
+// EXTRACT / date_part over an interval: the value as unscaled / 10^scale. Units Postgres
+// refuses for intervals give its error.
+Result<Numeric> IntervalField(Unit unit, std::string_view unit_text, const Interval& iv);
+// date_part's float8 result for an interval.
+Result<double> IntervalFieldFloat(Unit unit, std::string_view unit_text, const Interval& iv);
 
 }  // namespace tally::compiler::dt

@@ -214,8 +214,40 @@ Result<Value> NumericArith(ArithOp op, const Numeric& a, const Numeric& b) {
   }
 }
 
-bool IsDateTimeType(Oid t) {
-  return t == pgtype::kDate || t == pgtype::kTimestamp || t == pgtype::kTimestampTz;
+Result<Value> IntervalArith(const Expr& e, const Value& a, const Value& b, const EvalContext& ctx) {
+  auto op = static_cast<ArithOp>(e.op);
+  Oid at = a.type(), bt = b.type();
+  if (e.type == pgtype::kInterval) {
+    if (at == pgtype::kInterval && bt == pgtype::kInterval) {
+      TALLY_ASSIGN_OR_RETURN(Interval r, op == ArithOp::kSub
+                                             ? dt::IntervalSub(a.as_interval(), b.as_interval())
+                                             : dt::IntervalAdd(a.as_interval(), b.as_interval()));
+      return Value::Interv(r);
+    }
+    if (at == pgtype::kInterval || bt == pgtype::kInterval) {  // interval * / float8
+      const Interval& iv = at == pgtype::kInterval ? a.as_interval() : b.as_interval();
+      double f = at == pgtype::kInterval ? b.as_float() : a.as_float();
+      TALLY_ASSIGN_OR_RETURN(Interval r,
+                             op == ArithOp::kDiv ? dt::IntervalDiv(iv, f) : dt::IntervalMul(iv, f));
+      return Value::Interv(r);
+    }
+    // timestamp - timestamp
+    TALLY_ASSIGN_OR_RETURN(Interval r, dt::TimestampDiff(a.as_int(), b.as_int()));
+    return Value::Interv(r);
+  }
+  // timestamp[tz] +/- interval, interval + timestamp[tz]
+  bool ts_left = at != pgtype::kInterval;
+  int64_t ts = ts_left ? a.as_int() : b.as_int();
+  Interval iv = ts_left ? b.as_interval() : a.as_interval();
+  if (op == ArithOp::kSub) {
+    // timestamp_mi_interval negates each field without an overflow check.
+    iv = Interval{static_cast<int64_t>(0 - static_cast<uint64_t>(iv.micros)),
+                  static_cast<int32_t>(0 - static_cast<uint32_t>(iv.days)),
+                  static_cast<int32_t>(0 - static_cast<uint32_t>(iv.months))};
+  }
+  bool tz = e.type == pgtype::kTimestampTz;
+  TALLY_ASSIGN_OR_RETURN(int64_t r, dt::AddInterval(ts, iv, tz, ctx.session_zone));
+  return Value::Timestamp(e.type, r);
 }
 
 Result<Value> Arith(const Expr& e, const Value& a, const Value& b, const EvalContext& ctx) {
@@ -225,6 +257,9 @@ Result<Value> Arith(const Expr& e, const Value& a, const Value& b, const EvalCon
     std::string s = a.as_text();
     s += b.as_text();
     return Value::Text(e.type, std::move(s));
+  }
+  if (e.type == pgtype::kInterval || at == pgtype::kInterval || bt == pgtype::kInterval) {
+    return IntervalArith(e, a, b, ctx);
   }
   if (at == pgtype::kDate || bt == pgtype::kDate) {
     if (at == pgtype::kDate && bt == pgtype::kDate) {  // date - date: int4 days
@@ -238,7 +273,6 @@ Result<Value> Arith(const Expr& e, const Value& a, const Value& b, const EvalCon
     if (r < -2451545 || r > 2147483494LL - 2451545) return Err("date out of range");
     return Value::Date(r);
   }
-  (void)ctx;
   switch (ReprOf(e.type)) {
     case Repr::kInt:
       return IntArith(op, e.type, a.as_int(), b.as_int());
@@ -249,7 +283,6 @@ Result<Value> Arith(const Expr& e, const Value& a, const Value& b, const EvalCon
     default:
       break;
   }
-  (void)IsDateTimeType;
   return Err("operator is not supported for type " + std::string(TypeName(e.type)));
 }
 
@@ -349,6 +382,168 @@ size_t Utf8Length(std::string_view s) {
   return n;
 }
 
+// pg_utf_mblen: the byte length of the character starting with `c`.
+size_t Utf8CharLen(unsigned char c) {
+  if ((c & 0x80) == 0) return 1;
+  if ((c & 0xE0) == 0xC0) return 2;
+  if ((c & 0xF0) == 0xE0) return 3;
+  if ((c & 0xF8) == 0xF0) return 4;
+  return 1;
+}
+
+// Byte offset just past the first `n` characters of s (s.size() if it has fewer).
+size_t CharOffset(std::string_view s, int64_t n) {
+  size_t off = 0;
+  while (n > 0 && off < s.size()) {
+    off += Utf8CharLen(static_cast<unsigned char>(s[off]));
+    --n;
+  }
+  return std::min(off, s.size());
+}
+
+// Postgres's MatchText (backend/utils/adt/like_match.c) for UTF-8: '%' any sequence, '_' one
+// character, '\' escapes the next byte. 1 match, 0 no match, -1 no match anywhere later.
+constexpr int kLikeTrue = 1, kLikeFalse = 0, kLikeAbort = -1;
+
+// ILIKE (fold) compares bytes with ASCII letters folded, as SB_IMatchText does; folding bytes
+// is safe in UTF-8, where ASCII bytes never occur inside a multibyte character.
+inline char FoldByte(char c, bool fold) {
+  return fold && c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c;
+}
+
+Result<int> MatchText(const char* t, size_t tlen, const char* p, size_t plen, bool fold) {
+  auto next_byte = [](const char*& x, size_t& len) {
+    ++x;
+    --len;
+  };
+  auto next_char = [](const char*& x, size_t& len) {
+    size_t l = std::min(Utf8CharLen(static_cast<unsigned char>(*x)), len);
+    x += l;
+    len -= l;
+  };
+  auto ends_with_escape = []() { return Err("LIKE pattern must not end with escape character"); };
+  if (plen == 1 && *p == '%') return kLikeTrue;
+  while (tlen > 0 && plen > 0) {
+    if (*p == '\\') {
+      next_byte(p, plen);
+      if (plen == 0) return ends_with_escape();
+      if (FoldByte(*p, fold) != FoldByte(*t, fold)) return kLikeFalse;
+    } else if (*p == '%') {
+      next_byte(p, plen);
+      while (plen > 0) {
+        if (*p == '%') {
+          next_byte(p, plen);
+        } else if (*p == '_') {
+          if (tlen == 0) return kLikeAbort;
+          next_char(t, tlen);
+          next_byte(p, plen);
+        } else {
+          break;
+        }
+      }
+      if (plen == 0) return kLikeTrue;
+      char firstpat;
+      if (*p == '\\') {
+        if (plen < 2) return ends_with_escape();
+        firstpat = FoldByte(p[1], fold);
+      } else {
+        firstpat = FoldByte(*p, fold);
+      }
+      while (tlen > 0) {
+        if (FoldByte(*t, fold) == firstpat) {
+          TALLY_ASSIGN_OR_RETURN(int matched, MatchText(t, tlen, p, plen, fold));
+          if (matched != kLikeFalse) return matched;
+        }
+        next_char(t, tlen);
+      }
+      return kLikeAbort;
+    } else if (*p == '_') {
+      next_char(t, tlen);
+      next_byte(p, plen);
+      continue;
+    } else if (FoldByte(*p, fold) != FoldByte(*t, fold)) {
+      return kLikeFalse;
+    }
+    next_byte(t, tlen);
+    next_byte(p, plen);
+  }
+  if (tlen > 0) return kLikeFalse;
+  while (plen > 0 && *p == '%') next_byte(p, plen);
+  if (plen == 0) return kLikeTrue;
+  return kLikeAbort;
+}
+
+// like_escape / do_like_escape for multibyte encodings: rewrites `pat` to use '\' as escape.
+Result<std::string> LikeEscape(std::string_view pat, std::string_view esc) {
+  std::string r;
+  if (esc.empty()) {
+    for (size_t i = 0; i < pat.size();) {
+      if (pat[i] == '\\') r += '\\';
+      size_t l = std::min(Utf8CharLen(static_cast<unsigned char>(pat[i])), pat.size() - i);
+      r.append(pat.substr(i, l));
+      i += l;
+    }
+    return r;
+  }
+  size_t elen = std::min(Utf8CharLen(static_cast<unsigned char>(esc[0])), esc.size());
+  if (elen != esc.size()) return Err("invalid escape string");
+  if (esc == "\\") return std::string(pat);
+  bool afterescape = false;
+  for (size_t i = 0; i < pat.size();) {
+    size_t l = std::min(Utf8CharLen(static_cast<unsigned char>(pat[i])), pat.size() - i);
+    std::string_view ch = pat.substr(i, l);
+    if (ch == esc && !afterescape) {
+      r += '\\';
+      afterescape = true;
+    } else if (pat[i] == '\\') {
+      r += '\\';
+      if (!afterescape) r += '\\';
+      afterescape = false;
+    } else {
+      r.append(ch);
+      afterescape = false;
+    }
+    i += l;
+  }
+  return r;
+}
+
+// The characters of `set` (UTF-8), for btrim / ltrim / rtrim.
+bool InCharSet(std::string_view ch, std::string_view set) {
+  for (size_t i = 0; i < set.size();) {
+    size_t l = std::min(Utf8CharLen(static_cast<unsigned char>(set[i])), set.size() - i);
+    if (set.substr(i, l) == ch) return true;
+    i += l;
+  }
+  return false;
+}
+
+std::string Trim(std::string_view s, std::string_view set, bool left, bool right) {
+  if (left) {
+    while (!s.empty()) {
+      size_t l = std::min(Utf8CharLen(static_cast<unsigned char>(s[0])), s.size());
+      if (!InCharSet(s.substr(0, l), set)) break;
+      s.remove_prefix(l);
+    }
+  }
+  if (right) {
+    while (!s.empty()) {
+      size_t start = s.size() - 1;
+      while (start > 0 && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) --start;
+      if (!InCharSet(s.substr(start), set)) break;
+      s.remove_suffix(s.size() - start);
+    }
+  }
+  return std::string(s);
+}
+
+// A value's text output, as || and concat() append it (boolout gives t/f, unlike a cast).
+std::string OutputText(const Value& v, const EvalContext& ctx) {
+  if (v.type() == pgtype::kBool) return v.as_bool() ? "t" : "f";
+  if (ReprOf(v.type()) == Repr::kText) return v.as_text();
+  return FormatValue(v, ctx.session_zone);
+}
+
 class Evaluator {
  public:
   explicit Evaluator(const EvalContext& ctx) : ctx_(ctx) {}
@@ -414,6 +609,10 @@ class Evaluator {
             return Value::Float(e.type, -a->as_float());
           case Repr::kNumeric:
             return Value::Num(a->as_numeric().Negate());
+          case Repr::kInterval: {
+            TALLY_ASSIGN_OR_RETURN(Interval r, dt::IntervalNegate(a->as_interval()));
+            return Value::Interv(r);
+          }
           default:
             return Err("operator does not exist: - " + std::string(TypeName(e.type)));
         }
@@ -557,6 +756,42 @@ class Evaluator {
       }
       case ExprKind::kFunc:
         return Func(e);
+      case ExprKind::kAnyAll: {
+        // ExecEvalScalarArrayOp: an empty array decides before x is looked at.
+        bool use_or = !e.all;
+        if (e.args.size() == 1) return Value::Bool(!use_or);
+        Value ta;
+        const Value* a;
+        TALLY_RETURN_IF_ERROR(Eval(*e.args[0], ta, a));
+        if (a->is_null()) return Null(e);
+        bool saw_null = false;
+        auto op = static_cast<CmpOp>(e.op);
+        for (size_t i = 1; i < e.args.size(); ++i) {
+          Value tb;
+          const Value* b;
+          TALLY_RETURN_IF_ERROR(Eval(*e.args[i], tb, b));
+          if (b->is_null()) {
+            saw_null = true;
+            continue;
+          }
+          if (ApplyCmp(op, *a, *b) == use_or) return Value::Bool(use_or);
+        }
+        if (saw_null) return Null(e);
+        return Value::Bool(!use_or);
+      }
+      case ExprKind::kLike: {
+        Value ta, tb;
+        const Value *a, *b;
+        TALLY_RETURN_IF_ERROR(Eval(*e.args[0], ta, a));
+        if (a->is_null()) return Null(e);
+        TALLY_RETURN_IF_ERROR(Eval(*e.args[1], tb, b));
+        if (b->is_null()) return Null(e);
+        const std::string& t = a->as_text();
+        const std::string& p = b->as_text();
+        bool fold = static_cast<LikeOp>(e.op) == LikeOp::kILike;
+        TALLY_ASSIGN_OR_RETURN(int m, MatchText(t.data(), t.size(), p.data(), p.size(), fold));
+        return Value::Bool((m == kLikeTrue) != e.negated);
+      }
       default:
         return Status::Internal("unexpected expression kind");
     }
@@ -586,9 +821,35 @@ class Evaluator {
     return false;
   }
 
+  Result<Value> Concat(const Expr& e, bool with_separator) {
+    std::string out, sep;
+    size_t first = 0;
+    if (with_separator) {
+      Value ts;
+      const Value* sv;
+      TALLY_RETURN_IF_ERROR(Eval(*e.args[0], ts, sv));
+      if (sv->is_null()) return Null(e);
+      sep = sv->as_text();
+      first = 1;
+    }
+    bool any = false;
+    for (size_t i = first; i < e.args.size(); ++i) {
+      Value ta;
+      const Value* a;
+      TALLY_RETURN_IF_ERROR(Eval(*e.args[i], ta, a));
+      if (a->is_null()) continue;
+      if (with_separator && any) out += sep;
+      out += OutputText(*a, ctx_);
+      any = true;
+    }
+    return Value::Text(pgtype::kText, std::move(out));
+  }
+
   Result<Value> Func(const Expr& e) {
     auto id = static_cast<FuncId>(e.op);
-    // Every supported function is strict: NULL in, NULL out.
+    if (id == FuncId::kConcat || id == FuncId::kConcatWs) return Concat(e, id == FuncId::kConcatWs);
+    if (e.args.size() > 3) return Status::Internal("too many function arguments");
+    // Every other supported function is strict: NULL in, NULL out.
     Value tmps[3];
     const Value* args[3] = {nullptr, nullptr, nullptr};
     size_t n = std::min<size_t>(e.args.size(), 3);
@@ -623,6 +884,15 @@ class Evaluator {
       case FuncId::kDatePart: {
         auto unit = static_cast<dt::Unit>(e.index);
         const Value& v = *args[1];
+        if (v.type() == pgtype::kInterval) {
+          const std::string& field = args[0]->as_text();
+          if (id == FuncId::kDatePart) {
+            TALLY_ASSIGN_OR_RETURN(double d, dt::IntervalFieldFloat(unit, field, v.as_interval()));
+            return Value::Float(pgtype::kFloat8, d);
+          }
+          TALLY_ASSIGN_OR_RETURN(Numeric r, dt::IntervalField(unit, field, v.as_interval()));
+          return Value::Num(std::move(r));
+        }
         if (ReprOf(v.type()) != Repr::kDate && ReprOf(v.type()) != Repr::kTimestamp) {
           return Err("EXTRACT is not supported for type " + std::string(TypeName(v.type())));
         }
@@ -699,6 +969,68 @@ class Evaluator {
         scale = std::clamp<int64_t>(scale, -1000, 1000);
         return Value::Num(RoundNumeric(v.as_numeric(), static_cast<int>(scale), mode));
       }
+      case FuncId::kSubstr: {
+        std::string_view s = args[0]->as_text();
+        int64_t start = args[1]->as_int();
+        int64_t begin = std::max<int64_t>(start, 1);
+        size_t from = CharOffset(s, begin - 1);
+        if (n < 3) return Value::Text(e.type, std::string(s.substr(from)));
+        int64_t count = args[2]->as_int();
+        if (count < 0) return Err("negative substring length not allowed");
+        int64_t end = start + count;
+        if (end < 1) return Value::Text(e.type, std::string());
+        std::string_view rest = s.substr(from);
+        return Value::Text(e.type, std::string(rest.substr(0, CharOffset(rest, end - begin))));
+      }
+      case FuncId::kLeft:
+      case FuncId::kRight: {
+        std::string_view s = args[0]->as_text();
+        int64_t k = args[1]->as_int();
+        auto chars = static_cast<int64_t>(Utf8Length(s));
+        if (id == FuncId::kLeft) {
+          if (k < 0) k = std::max<int64_t>(chars + k, 0);
+          return Value::Text(e.type, std::string(s.substr(0, CharOffset(s, k))));
+        }
+        int64_t skip = k < 0 ? -k : chars - k;
+        return Value::Text(e.type, std::string(s.substr(CharOffset(s, skip))));
+      }
+      case FuncId::kReplace: {
+        const std::string& s = args[0]->as_text();
+        const std::string& from = args[1]->as_text();
+        const std::string& to = args[2]->as_text();
+        if (s.empty() || from.empty()) return Value::Text(e.type, s);
+        std::string out;
+        size_t pos = 0;
+        for (size_t hit; (hit = s.find(from, pos)) != std::string::npos; pos = hit + from.size()) {
+          out.append(s, pos, hit - pos);
+          out += to;
+        }
+        out.append(s, pos, std::string::npos);
+        return Value::Text(e.type, std::move(out));
+      }
+      case FuncId::kStrpos: {
+        std::string_view s = args[0]->as_text();
+        std::string_view needle = args[1]->as_text();
+        size_t hit = s.find(needle);
+        if (hit == std::string_view::npos) return Value::Int(pgtype::kInt4, 0);
+        return Value::Int(pgtype::kInt4, static_cast<int64_t>(Utf8Length(s.substr(0, hit))) + 1);
+      }
+      case FuncId::kBtrim:
+      case FuncId::kLtrim:
+      case FuncId::kRtrim: {
+        std::string_view set = n > 1 ? std::string_view(args[1]->as_text()) : " ";
+        return Value::Text(
+            e.type, Trim(args[0]->as_text(), set, id != FuncId::kRtrim, id != FuncId::kLtrim));
+      }
+      case FuncId::kLikeEscape: {
+        TALLY_ASSIGN_OR_RETURN(std::string p, LikeEscape(args[0]->as_text(), args[1]->as_text()));
+        return Value::Text(e.type, std::move(p));
+      }
+      case FuncId::kOutput:
+        return Value::Text(pgtype::kText, OutputText(*args[0], ctx_));
+      case FuncId::kConcat:
+      case FuncId::kConcatWs:
+        break;
     }
     return Status::Internal("unknown function id");
   }
@@ -972,6 +1304,10 @@ Result<Value> CastValue(const Value& v, Oid target, int32_t typmod, const EvalCo
       }
       case Repr::kText:
         return Value::Text(target, s);
+      case Repr::kInterval: {
+        TALLY_ASSIGN_OR_RETURN(Interval iv, dt::ParseInterval(s));
+        return Value::Interv(iv);
+      }
       default:
         return Err("cannot cast text to " + PgTypeName(target));
     }
@@ -1070,6 +1406,9 @@ Result<Value> CastValue(const Value& v, Oid target, int32_t typmod, const EvalCo
     case Repr::kText:
       // Types tally holds as text (uuid, json...): only identity casts.
       if (src == target) return v;
+      break;
+    case Repr::kInterval:
+      if (from == Repr::kInterval) return v;
       break;
     default:
       break;

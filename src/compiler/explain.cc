@@ -114,7 +114,7 @@ std::string ConstText(const Value& v) {
 
 bool ExprEquals(const Expr& a, const Expr& b) {
   if (a.kind != b.kind || a.type != b.type || a.typmod != b.typmod || a.op != b.op ||
-      a.negated != b.negated || a.has_else != b.has_else || a.index != b.index ||
+      a.negated != b.negated || a.has_else != b.has_else || a.all != b.all || a.index != b.index ||
       a.zone != b.zone || a.args.size() != b.args.size()) {
     return false;
   }
@@ -222,8 +222,41 @@ std::string ExprToString(const Expr& e, const ExprNames& names) {
           return "floor(" + arg(0) + ")";
         case FuncId::kCeil:
           return "ceil(" + arg(0) + ")";
+        case FuncId::kSubstr:
+          return "substr(" + Join(e.args, 0, names, ", ") + ")";
+        case FuncId::kLeft:
+          return "left(" + Join(e.args, 0, names, ", ") + ")";
+        case FuncId::kRight:
+          return "right(" + Join(e.args, 0, names, ", ") + ")";
+        case FuncId::kReplace:
+          return "replace(" + Join(e.args, 0, names, ", ") + ")";
+        case FuncId::kStrpos:
+          return "strpos(" + Join(e.args, 0, names, ", ") + ")";
+        case FuncId::kBtrim:
+          return "btrim(" + Join(e.args, 0, names, ", ") + ")";
+        case FuncId::kLtrim:
+          return "ltrim(" + Join(e.args, 0, names, ", ") + ")";
+        case FuncId::kRtrim:
+          return "rtrim(" + Join(e.args, 0, names, ", ") + ")";
+        case FuncId::kConcat:
+          return "concat(" + Join(e.args, 0, names, ", ") + ")";
+        case FuncId::kConcatWs:
+          return "concat_ws(" + Join(e.args, 0, names, ", ") + ")";
+        case FuncId::kLikeEscape:
+          return "like_escape(" + Join(e.args, 0, names, ", ") + ")";
+        case FuncId::kOutput:
+          return arg(0);
       }
       return "?func";
+    case ExprKind::kAnyAll:
+      return "(" + arg(0) + " " + CmpText(static_cast<CmpOp>(e.op)) +
+             (e.all ? " ALL (ARRAY[" : " ANY (ARRAY[") + Join(e.args, 1, names, ", ") + "]))";
+    case ExprKind::kLike: {
+      bool ilike = static_cast<LikeOp>(e.op) == LikeOp::kILike;
+      std::string op =
+          e.negated ? (ilike ? " NOT ILIKE " : " NOT LIKE ") : (ilike ? " ILIKE " : " LIKE ");
+      return "(" + arg(0) + op + arg(1) + ")";
+    }
   }
   return "?";
 }

@@ -75,9 +75,11 @@ bool IsSupportedAggregate(std::string_view n) {
 
 bool IsSupportedScalarFunction(std::string_view n) {
   static const std::set<std::string_view> kNames = {
-      "date_trunc", "date_part", "extract",     "timezone",         "date", "lower",
-      "upper",      "length",    "char_length", "character_length", "abs",  "round",
-      "trunc",      "floor",     "ceil",        "ceiling"};
+      "date_trunc", "date_part", "extract",     "timezone",         "date",       "lower",
+      "upper",      "length",    "char_length", "character_length", "abs",        "round",
+      "trunc",      "floor",     "ceil",        "ceiling",          "substr",     "substring",
+      "left",       "right",     "replace",     "strpos",           "position",   "btrim",
+      "ltrim",      "rtrim",     "concat",      "concat_ws",        "like_escape"};
   return kNames.count(n) > 0;
 }
 
@@ -273,7 +275,7 @@ const std::set<std::string_view> kSupportedTypes = {"int2",        "int4",
                                                     "character",   "character varying",
                                                     "date",        "timestamp",
                                                     "timestamptz", "bool",
-                                                    "boolean"};
+                                                    "boolean",     "interval"};
 
 class Scanner {
  public:
@@ -607,16 +609,20 @@ class Scanner {
       }
       static const std::set<std::string_view> kOps = {"+",  "-", "*",  "/", "%",  "=", "<>",
                                                       "!=", "<", "<=", ">", ">=", "||"};
+      static const std::set<std::string_view> kCmpOps = {"=", "<>", "!=", "<", "<=", ">", ">="};
       if (kind == "AEXPR_OP" && !kOps.count(op)) {
         Add(loc, "operator " + op);
-      } else if (kind == "AEXPR_OP_ANY") {
-        Add(loc, op + " ANY (array)");
-      } else if (kind == "AEXPR_OP_ALL") {
-        Add(loc, op + " ALL (array)");
-      } else if (kind == "AEXPR_LIKE") {
-        Add(loc, "LIKE");
-      } else if (kind == "AEXPR_ILIKE") {
-        Add(loc, "ILIKE");
+      } else if (kind == "AEXPR_OP_ANY" || kind == "AEXPR_OP_ALL") {
+        if (!kCmpOps.count(op)) {
+          static const std::map<std::string, std::string> kNames = {
+              {"~~", "LIKE"}, {"!~~", "NOT LIKE"}, {"~~*", "ILIKE"}, {"!~~*", "NOT ILIKE"}};
+          auto it = kNames.find(op);
+          Add(loc, (it != kNames.end() ? it->second : "operator " + op) +
+                       (kind == "AEXPR_OP_ANY" ? " ANY (array)" : " ALL (array)"));
+        }
+        if (const json* l = Field(b, "lexpr")) Expr(*l);
+        if (const json* r = Field(b, "rexpr")) ArrayOperand(*r);
+        return;
       } else if (kind == "AEXPR_SIMILAR") {
         Add(loc, "SIMILAR TO");
       } else if (kind == "AEXPR_BETWEEN_SYM" || kind == "AEXPR_NOT_BETWEEN_SYM") {
@@ -636,6 +642,8 @@ class Scanner {
           Add(Location(*tn), "array type " + tname + "[]");
         } else if (!kSupportedTypes.count(tname)) {
           Add(Location(*tn) >= 0 ? Location(*tn) : loc, "type " + tname);
+        } else if (tname == "interval" && Field(*tn, "typmods") != nullptr) {
+          Add(Location(*tn) >= 0 ? Location(*tn) : loc, "interval with fields or a precision");
         }
       }
       if (const json* a = Field(b, "arg")) Expr(*a);
@@ -666,6 +674,53 @@ class Scanner {
     for (auto it = b.begin(); it != b.end(); ++it) {
       if (it->is_structured()) Expr(*it);
     }
+  }
+
+  // The right operand of op ANY / ALL: ARRAY[...] and array literals (cast to an array type
+  // or not) are supported; arrays from anything else are not.
+  void ArrayOperand(const json& node) {
+    std::string type = NodeName(node);
+    if (type == "TypeCast") {
+      const json& b = NodeBody(node);
+      const json* tn = Field(b, "typeName");
+      const json* arg = Field(b, "arg");
+      if (tn != nullptr && Field(*tn, "arrayBounds") != nullptr && arg != nullptr) {
+        std::string tname;
+        if (const json* names = Field(*tn, "names"); names && !names->empty()) {
+          tname = StringValue(names->back());
+        }
+        if (!kSupportedTypes.count(tname)) {
+          Add(Location(*tn) >= 0 ? Location(*tn) : Location(b), "type " + tname);
+        }
+        std::string at = NodeName(*arg);
+        if (at == "A_ArrayExpr" || at == "A_Const") {
+          ArrayOperand(*arg);
+          return;
+        }
+      }
+      Add(MinLocation(node), "ANY/ALL over an array that is not a constant or ARRAY[...]");
+      Expr(node);
+      return;
+    }
+    if (type == "A_ArrayExpr") {
+      if (const json* els = Field(NodeBody(node), "elements")) {
+        for (const auto& el : *els) {
+          if (NodeName(el) == "A_ArrayExpr") {
+            Add(MinLocation(el), "multidimensional ARRAY[...]");
+          } else {
+            Expr(el);
+          }
+        }
+      }
+      return;
+    }
+    if (type == "A_Const") return;
+    if (type == "SubLink") {
+      Expr(node);
+      return;
+    }
+    Add(MinLocation(node), "ANY/ALL over an array that is not a constant or ARRAY[...]");
+    Expr(node);
   }
 
   std::string_view sql_;

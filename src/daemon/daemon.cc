@@ -176,7 +176,7 @@ Status Daemon::OpenState() {
   if (next) next_view_id_ = static_cast<uint32_t>(std::stoul(*next));
   // Staged streamed transactions never survive a restart: the server re-sends them whole.
   store::KvBatch b;
-  b.DeleteRange("s", "t");
+  TALLY_RETURN_IF_ERROR(store::DeletePrefix(*state_, "s", &b));
   return state_->Write(b, false);
 }
 
@@ -458,7 +458,7 @@ Status Daemon::Backfill(std::vector<ViewRuntime*> views, const std::string& snap
     for (char tag : {'g', 'x', 'r', 'p'}) {
       std::string p(1, tag);
       store::AppendU32(v->id, &p);
-      clear.DeleteRange(p, store::PrefixEnd(p));
+      TALLY_RETURN_IF_ERROR(store::DeletePrefix(*state_, p, &clear));
     }
     v->start_lsn = position;
     v->groups = 0;
@@ -516,7 +516,7 @@ Status Daemon::Backfill(std::vector<ViewRuntime*> views, const std::string& snap
     std::string p = v->maintainer->PendingPrefix();
     TALLY_RETURN_IF_ERROR(state_->Write(b, true));
     store::KvBatch clear_pending;
-    clear_pending.DeleteRange(p, store::PrefixEnd(p));
+    TALLY_RETURN_IF_ERROR(store::DeletePrefix(*state_, p, &clear_pending));
     TALLY_RETURN_IF_ERROR(state_->Write(clear_pending, true));
 
     std::vector<engine::SinkRow> all;
@@ -575,7 +575,7 @@ Status Daemon::RecoverPending() {
     TALLY_ASSIGN_OR_RETURN(auto rewrite, state_->Get(RewriteKey(v.id)));
     if (rows[i].empty() && !rewrite) continue;
     deltas.push_back({&v.table, v.config->name, rewrite.has_value(), &rows[i], v.groups});
-    clear.DeleteRange(prefix, store::PrefixEnd(prefix));
+    TALLY_RETURN_IF_ERROR(store::DeletePrefix(*state_, prefix, &clear));
     clear.Delete(RewriteKey(v.id));
   }
   if (deltas.empty()) return Status::Ok();
@@ -623,7 +623,7 @@ Status Daemon::Flush() {
     }
   }
   for (uint32_t xid : committed_stages_) {
-    batch.DeleteRange(StagePrefix(xid), store::PrefixEnd(StagePrefix(xid)));
+    TALLY_RETURN_IF_ERROR(store::DeletePrefix(*state_, StagePrefix(xid), &batch));
   }
   batch.Put(kMetaCheckpoint, batch_position_.ToString());
   TALLY_RETURN_IF_ERROR(state_->Write(batch, /*sync=*/true));
@@ -631,12 +631,12 @@ Status Daemon::Flush() {
   committed_stages_.clear();
   TALLY_RETURN_IF_ERROR(sink_->ApplyBatch(deltas, view_names_, checkpoint_));
   store::KvBatch clear;
+  for (const auto& op : batch.ops()) {
+    if (!op.is_delete && op.key[0] == 'p') clear.Delete(op.key);
+  }
   for (const auto& d : deltas) {
     for (auto& v : views_) {
-      if (v->config->name != d.view_name) continue;
-      const std::string p = v->maintainer->PendingPrefix();
-      clear.DeleteRange(p, store::PrefixEnd(p));
-      if (d.rewrite_all) clear.Delete(RewriteKey(v->id));
+      if (v->config->name == d.view_name && d.rewrite_all) clear.Delete(RewriteKey(v->id));
     }
   }
   if (!clear.empty()) TALLY_RETURN_IF_ERROR(state_->Write(clear, false));
@@ -700,34 +700,38 @@ Status Daemon::ApplyRowChange(ViewRuntime& v, const pgoutput::RowChange& c) {
       have_old = true;
     }
   }
-  if (have_old) TALLY_RETURN_IF_ERROR(v.maintainer->ApplyRow(fields_old_, -1, *state_));
-
-  if (c.has_new_tuple) {
-    fields_new_.assign(plan.input_columns.size(), std::nullopt);
-    for (size_t i = 0; i < v.input_fields.size(); ++i) {
-      const auto& f = c.new_tuple.fields[v.input_fields[i]];
-      if (f.kind == TupleFieldKind::kText) {
-        fields_new_[i] = f.data;
-      } else if (f.kind == TupleFieldKind::kUnchangedToast) {
-        if (!have_old) {
-          return Status::Corruption("view " + v.config->name + ": unchanged TOAST value of " +
-                                    plan.source.QualifiedName() + " without a known old row");
-        }
-        fields_new_[i] = fields_old_[i];
-      } else if (f.kind == TupleFieldKind::kBinary) {
-        return Status::NotSupported("binary tuple data");
+  if (!c.has_new_tuple) {
+    if (have_old) TALLY_RETURN_IF_ERROR(v.maintainer->ApplyRow(fields_old_, -1, *state_));
+    if (has_pk) v.maintainer->PutRow(pk_old_, std::nullopt);
+    return Status::Ok();
+  }
+  fields_new_.assign(plan.input_columns.size(), std::nullopt);
+  for (size_t i = 0; i < v.input_fields.size(); ++i) {
+    const auto& f = c.new_tuple.fields[v.input_fields[i]];
+    if (f.kind == TupleFieldKind::kText) {
+      fields_new_[i] = f.data;
+    } else if (f.kind == TupleFieldKind::kUnchangedToast) {
+      if (!have_old) {
+        return Status::Corruption("view " + v.config->name + ": unchanged TOAST value of " +
+                                  plan.source.QualifiedName() + " without a known old row");
       }
+      fields_new_[i] = fields_old_[i];
+    } else if (f.kind == TupleFieldKind::kBinary) {
+      return Status::NotSupported("binary tuple data");
     }
-    TALLY_RETURN_IF_ERROR(v.maintainer->ApplyRow(fields_new_, 1, *state_));
-    if (has_pk) {
-      TALLY_RETURN_IF_ERROR(pk_of(c.new_tuple, &pk_new_));
-      if (have_old && pk_new_ != pk_old_) v.maintainer->PutRow(pk_old_, std::nullopt);
-      encoded_row_.clear();
-      engine::EncodeRow(fields_new_, &encoded_row_);
-      v.maintainer->PutRow(pk_new_, encoded_row_);
-    }
-  } else if (has_pk) {
-    v.maintainer->PutRow(pk_old_, std::nullopt);
+  }
+  if (has_pk) TALLY_RETURN_IF_ERROR(pk_of(c.new_tuple, &pk_new_));
+  // An update that changes nothing this view reads (nor the key) changes nothing here.
+  if (have_old && fields_new_ == fields_old_ && (!has_pk || pk_new_ == pk_old_)) {
+    return Status::Ok();
+  }
+  if (have_old) TALLY_RETURN_IF_ERROR(v.maintainer->ApplyRow(fields_old_, -1, *state_));
+  TALLY_RETURN_IF_ERROR(v.maintainer->ApplyRow(fields_new_, 1, *state_));
+  if (has_pk) {
+    if (have_old && pk_new_ != pk_old_) v.maintainer->PutRow(pk_old_, std::nullopt);
+    encoded_row_.clear();
+    engine::EncodeRow(fields_new_, &encoded_row_);
+    v.maintainer->PutRow(pk_new_, encoded_row_);
   }
   return Status::Ok();
 }
@@ -843,7 +847,7 @@ Status Daemon::HandleMessage(std::string_view payload) {
       store::KvBatch b;
       const std::string prefix = StagePrefix(m.stream_abort.xid);
       if (m.stream_abort.subxid == m.stream_abort.xid) {
-        b.DeleteRange(prefix, store::PrefixEnd(prefix));
+        TALLY_RETURN_IF_ERROR(store::DeletePrefix(*state_, prefix, &b));
         stage_seq_.erase(m.stream_abort.xid);
       } else {
         // Only the aborted subtransaction's changes go.
@@ -883,7 +887,7 @@ Status Daemon::StreamOnce() {
   stage_seq_.clear();
   {
     store::KvBatch b;
-    b.DeleteRange("s", "t");
+    TALLY_RETURN_IF_ERROR(store::DeletePrefix(*state_, "s", &b));
     TALLY_RETURN_IF_ERROR(state_->Write(b, false));
   }
   for (auto& v : views_) v->maintainer->Reset();

@@ -118,6 +118,24 @@ ViewMaintainer::ViewMaintainer(uint32_t view_id, compiler::ViewPlan plan, EvalSe
     specs_.push_back(spec);
     if (IsValueCounted(spec)) keeps_value_counts_ = true;
   }
+  // Aggregates over the same argument and FILTER (min(x), max(x), count(DISTINCT x)) share one
+  // set of value counts.
+  auto same = [](const compiler::ExprPtr& a, const compiler::ExprPtr& b) {
+    return (!a && !b) || (a && b && compiler::ExprEquals(*a, *b));
+  };
+  value_count_slot_.resize(specs_.size());
+  for (size_t i = 0; i < specs_.size(); ++i) {
+    value_count_slot_[i] = i;
+    if (!IsValueCounted(specs_[i])) continue;
+    for (size_t j = 0; j < i; ++j) {
+      if (IsValueCounted(specs_[j]) && value_count_slot_[j] == j &&
+          same(plan_.aggregates[i].arg, plan_.aggregates[j].arg) &&
+          same(plan_.aggregates[i].filter, plan_.aggregates[j].filter)) {
+        value_count_slot_[i] = j;
+        break;
+      }
+    }
+  }
   for (size_t i = 0; i < plan_.outputs.size(); ++i) {
     int gk = plan_.outputs[i].group_key_index;
     if (gk < 0) continue;
@@ -173,6 +191,8 @@ Result<ViewMaintainer::GroupState*> ViewMaintainer::LoadGroup(const std::string&
   GroupState g;
   g.keys.assign(keys.begin(), keys.end());
   g.accumulators.resize(specs_.size());
+  g.extreme_keys.resize(specs_.size());
+  g.extremes.resize(specs_.size());
   if (!truncated_) {
     std::string key = GroupPrefix() + group_key;
     TALLY_ASSIGN_OR_RETURN(auto stored, store.Get(key));
@@ -195,6 +215,11 @@ void ViewMaintainer::EncodeGroup(const GroupState& g, std::string* out) const {
     agg::EncodeAccumulator(a, &acc);
     AppendBytes(acc, out);
   }
+  for (size_t i = 0; i < g.accumulators.size(); ++i) {
+    const std::string& key = i < g.extreme_keys.size() ? g.extreme_keys[i] : std::string();
+    AppendBytes(key, out);
+    if (!key.empty()) agg::EncodeValue(g.extremes[i], out);
+  }
 }
 
 Status ViewMaintainer::DecodeGroup(std::string_view bytes, GroupState* g) const {
@@ -216,6 +241,15 @@ Status ViewMaintainer::DecodeGroup(std::string_view bytes, GroupState* g) const 
     std::string_view acc;
     if (!ReadBytes(&bytes, &acc)) return bad();
     TALLY_RETURN_IF_ERROR(agg::DecodeAccumulator(acc, &g->accumulators[i]));
+  }
+  g->extreme_keys.assign(naccs, std::string());
+  g->extremes.assign(naccs, Value());
+  for (uint32_t i = 0; i < naccs; ++i) {
+    std::string_view key;
+    if (!ReadBytes(&bytes, &key)) return bad();
+    if (key.empty()) continue;
+    g->extreme_keys[i] = std::string(key);
+    TALLY_ASSIGN_OR_RETURN(g->extremes[i], agg::DecodeValue(&bytes));
   }
   return Status::Ok();
 }
@@ -263,7 +297,7 @@ Status ViewMaintainer::ApplyRow(RowFields row, int64_t weight, store::KvStore& s
       input = std::move(v).value();
     }
     if (IsValueCounted(specs_[i])) {
-      if (input.is_null()) continue;
+      if (input.is_null() || value_count_slot_[i] != i) continue;
       std::string key = ValueCountPrefix(key_scratch_, i);
       agg::AppendSortKey(input, *settings_.collation, &key);
       auto& delta = value_counts_[key];
@@ -295,10 +329,10 @@ void ViewMaintainer::PutRow(std::string_view pk_key, std::optional<std::string> 
   rows_[std::string(pk_key)] = std::move(encoded_row);
 }
 
-Result<std::optional<Value>> ViewMaintainer::Extreme(const std::string& group_key,
-                                                     size_t agg_index, bool want_max,
-                                                     store::KvStore& store) const {
-  const std::string prefix = ValueCountPrefix(group_key, agg_index);
+Result<std::optional<std::pair<std::string, Value>>> ViewMaintainer::Extreme(
+    const std::string& group_key, size_t agg_index, bool want_max, store::KvStore& store) const {
+  using Found = std::optional<std::pair<std::string, Value>>;
+  const std::string prefix = ValueCountPrefix(group_key, value_count_slot_[agg_index]);
   const std::string end = store::PrefixEnd(prefix);
   // Candidate from this batch's value counts (keys not necessarily in the store yet).
   std::optional<std::pair<std::string, Value>> overlay_best;
@@ -338,26 +372,55 @@ Result<std::optional<Value>> ViewMaintainer::Extreme(const std::string& group_ke
     }
     TALLY_RETURN_IF_ERROR(it->status());
   }
-  if (!overlay_best) {
-    if (!stored_best) return std::optional<Value>();
-    return std::optional<Value>(stored_best->second);
-  }
-  if (!stored_best) return std::optional<Value>(overlay_best->second);
+  if (!overlay_best) return Found(std::move(stored_best));
+  if (!stored_best) return Found(std::move(overlay_best));
   bool overlay_wins = want_max ? overlay_best->first > stored_best->first
                                : overlay_best->first < stored_best->first;
-  return std::optional<Value>(overlay_wins ? overlay_best->second : stored_best->second);
+  return overlay_wins ? Found(std::move(overlay_best)) : Found(std::move(stored_best));
 }
 
-Result<std::optional<SinkRow>> ViewMaintainer::ComputeRow(const std::string& group_key,
-                                                          const GroupState& g,
-                                                          store::KvStore& store) const {
+Status ViewMaintainer::UpdateExtremes(const std::string& group_key, GroupState& g,
+                                      store::KvStore& store) const {
+  for (size_t i = 0; i < specs_.size(); ++i) {
+    const auto kind = specs_[i].kind;
+    if (kind != agg::AggKind::kMin && kind != agg::AggKind::kMax) continue;
+    const bool want_max = kind == agg::AggKind::kMax;
+    std::string& cur = g.extreme_keys[i];
+    auto gone = final_counts_.find(cur);
+    if (!cur.empty() && gone != final_counts_.end() && gone->second == 0) {
+      // The extreme itself was deleted: find the next one.
+      TALLY_ASSIGN_OR_RETURN(auto found, Extreme(group_key, i, want_max, store));
+      if (found) {
+        cur = std::move(found->first);
+        g.extremes[i] = std::move(found->second);
+      } else {
+        cur.clear();
+        g.extremes[i] = Value();
+      }
+      continue;
+    }
+    // Otherwise only this batch's new values can beat the current extreme.
+    const std::string prefix = ValueCountPrefix(group_key, value_count_slot_[i]);
+    auto hi = value_counts_.lower_bound(store::PrefixEnd(prefix));
+    for (auto it = value_counts_.lower_bound(prefix); it != hi; ++it) {
+      auto fc = final_counts_.find(it->first);
+      if (fc == final_counts_.end() || fc->second <= 0) continue;
+      if (cur.empty() || (want_max ? it->first > cur : it->first < cur)) {
+        cur = it->first;
+        g.extremes[i] = it->second.value;
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::optional<SinkRow>> ViewMaintainer::ComputeRow(const GroupState& g) const {
   if (g.rows <= 0 && plan_.has_group_by) return std::optional<SinkRow>();
   std::vector<Value> results(specs_.size());
   for (size_t i = 0; i < specs_.size(); ++i) {
     const auto& spec = specs_[i];
     if (spec.kind == agg::AggKind::kMin || spec.kind == agg::AggKind::kMax) {
-      TALLY_ASSIGN_OR_RETURN(auto v, Extreme(group_key, i, spec.kind == agg::AggKind::kMax, store));
-      results[i] = v ? *v : Value::Null(spec.result_type);
+      results[i] = g.extreme_keys[i].empty() ? Value::Null(spec.result_type) : g.extremes[i];
     } else if (spec.distinct) {
       results[i] = Value::Int(pgtype::kInt8, g.accumulators[i].count);
     } else {
@@ -421,7 +484,11 @@ Status ViewMaintainer::Flush(store::KvStore& store, store::KvBatch& batch,
   for (auto& [key, delta] : value_counts_) {
     if (delta.delta == 0) continue;
     int64_t old_count = 0;
-    if (!truncated_) {
+    const uint32_t key_glen = ReadU32(std::string_view(key).substr(5));
+    auto owner = groups_.find(key.substr(group_key_offset, key_glen));
+    // A group that did not exist before this batch has no stored value counts.
+    const bool may_be_stored = owner == groups_.end() || owner->second.existed_before;
+    if (!truncated_ && may_be_stored) {
       TALLY_ASSIGN_OR_RETURN(auto stored, store.Get(key));
       if (stored) {
         std::string_view v = *stored;
@@ -446,12 +513,15 @@ Status ViewMaintainer::Flush(store::KvStore& store, store::KvBatch& batch,
     }
     uint32_t glen = ReadU32(std::string_view(key).substr(5));
     std::string group_key = key.substr(group_key_offset, glen);
-    size_t agg_index = static_cast<uint8_t>(key[group_key_offset + glen]);
-    if (specs_[agg_index].distinct && (old_count == 0) != (new_count == 0)) {
-      auto g = groups_.find(group_key);
-      if (g == groups_.end()) return Status::Internal("value count of an untouched group");
-      // For count(DISTINCT) the accumulator's count is the number of distinct values.
-      g->second.accumulators[agg_index].count += new_count > 0 ? 1 : -1;
+    size_t slot = static_cast<uint8_t>(key[group_key_offset + glen]);
+    if ((old_count == 0) != (new_count == 0)) {
+      for (size_t a = 0; a < specs_.size(); ++a) {
+        if (value_count_slot_[a] != slot || !specs_[a].distinct) continue;
+        auto g = groups_.find(group_key);
+        if (g == groups_.end()) return Status::Internal("value count of an untouched group");
+        // For count(DISTINCT) the accumulator's count is the number of distinct values.
+        g->second.accumulators[a].count += new_count > 0 ? 1 : -1;
+      }
     }
   }
   for (auto& [group_key, g] : groups_) {
@@ -462,6 +532,7 @@ Status ViewMaintainer::Flush(store::KvStore& store, store::KvBatch& batch,
     }
     std::string key = GroupPrefix() + group_key;
     if (exists_now) {
+      TALLY_RETURN_IF_ERROR(UpdateExtremes(group_key, g, store));
       std::string v;
       EncodeGroup(g, &v);
       batch.Put(key, v);
@@ -471,7 +542,7 @@ Status ViewMaintainer::Flush(store::KvStore& store, store::KvBatch& batch,
     if (exists_now && !g.existed_before) ++group_count_delta_;
     if (!exists_now && g.existed_before) --group_count_delta_;
     if (!exists_now && !g.existed_before) continue;
-    TALLY_ASSIGN_OR_RETURN(auto row, ComputeRow(group_key, g, store));
+    TALLY_ASSIGN_OR_RETURN(auto row, ComputeRow(g));
     SinkRow sink_row = row ? std::move(*row) : DeletionRow(g);
     std::string encoded;
     EncodeSinkRow(sink_row, &encoded);
@@ -502,9 +573,8 @@ Status ViewMaintainer::ScanAll(store::KvStore& store,
     std::string_view k = it->key();
     if (k.substr(0, prefix.size()) != prefix) break;
     GroupState g;
-    g.accumulators.resize(specs_.size());
     TALLY_RETURN_IF_ERROR(DecodeGroup(it->value(), &g));
-    TALLY_ASSIGN_OR_RETURN(auto row, ComputeRow(std::string(k.substr(prefix.size())), g, store));
+    TALLY_ASSIGN_OR_RETURN(auto row, ComputeRow(g));
     if (row) TALLY_RETURN_IF_ERROR(emit(*row));
   }
   return it->status();

@@ -39,6 +39,7 @@ const std::map<std::string, std::string> kRow = {
     {"b", "f"},
     {"u", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"},
     {"j", "{\"a\": 1}"},
+    {"iv", "1 mon 2 days 03:04:05.5"},
 };
 
 struct Case {

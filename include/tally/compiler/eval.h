@@ -1,6 +1,14 @@
 // Evaluation of compiled expressions (expr.h) with PostgreSQL's semantics: three-valued logic,
 // integer overflow and division by zero as errors, numeric scales, text compared with the
-// database collation, time-zone-dependent casts and date_trunc in the session time zone.
+// database collation, time-zone-dependent casts and date_trunc in the session time zone,
+// interval arithmetic as timestamp.c does it (months, then days, then the time part; for
+// timestamptz the month and day steps in the session time zone), op ANY/ALL (array) as
+// ScalarArrayOpExpr (NULL elements, NULL left side, empty arrays).
+//
+// Character semantics are those of COLLATE "C" (exact for any deterministic collation where
+// they only test equality): LIKE matches characters exactly; ILIKE, lower() and upper() fold
+// ASCII letters only, so a database whose LC_CTYPE folds other letters (e.g. 'Ü' ILIKE 'ü')
+// can disagree on non-ASCII text.
 //
 // Hot path: evaluating column references and comparisons does not allocate. Errors are
 // InvalidArgument with Postgres's message ("division by zero", "integer out of range").

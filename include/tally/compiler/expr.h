@@ -46,10 +46,20 @@ enum class ExprKind : uint8_t {
   kLeast,
   kCast,  // args [x]; target type/typmod are the node's type/typmod
   kFunc,  // op: FuncId; args depend on the function (see FuncId)
+  // x op ANY / ALL (ARRAY[...]): op: CmpOp; args [x, element...], elements share the Repr
+  // that x has; `all` selects ALL. (= ANY and <> ALL compile to kIn.) Postgres's
+  // ScalarArrayOpExpr: an empty array gives false (ANY) / true (ALL) even for a NULL x.
+  kAnyAll,
+  // args [text, pattern]: op: LikeOp; negated: NOT LIKE / NOT ILIKE. The pattern uses '\'
+  // as escape (an ESCAPE clause is a like_escape call on the pattern).
+  kLike,
 };
 
 enum class ArithOp : uint8_t { kAdd, kSub, kMul, kDiv, kMod, kConcat };
 enum class CmpOp : uint8_t { kEq, kNe, kLt, kLe, kGt, kGe };
+// LIKE compares characters exactly (as under COLLATE "C" or any deterministic collation);
+// ILIKE folds ASCII letters only, as lower() and upper() do here.
+enum class LikeOp : uint8_t { kLike, kILike };
 enum class BoolTestOp : uint8_t {
   kIsTrue,
   kIsNotTrue,
@@ -72,6 +82,18 @@ enum class FuncId : uint8_t {
   kTrunc,   // args [x] or [numeric, int4 scale]
   kFloor,   // args [x]
   kCeil,
+  kSubstr,      // args [text, int4 start] or [text, start, int4 count]; characters
+  kLeft,        // args [text, int4 n]
+  kRight,       // args [text, int4 n]
+  kReplace,     // args [text, from, to]
+  kStrpos,      // args [text, needle]: int4, 1-based character position or 0
+  kBtrim,       // args [text] or [text, characters]
+  kLtrim,       // args [text] or [text, characters]
+  kRtrim,       // args [text] or [text, characters]
+  kConcat,      // args [x...] (any types): NULLs skipped, never NULL
+  kConcatWs,    // args [separator, x...]: NULL separator gives NULL; NULL values skipped
+  kLikeEscape,  // args [pattern, escape]: the pattern rewritten with '\' as escape
+  kOutput,      // args [x]: x's text output (what concat() appends; bool gives t/f)
 };
 
 struct Expr;
@@ -84,6 +106,7 @@ struct Expr {
   uint8_t op = 0;         // ArithOp, CmpOp, BoolTestOp or FuncId, by kind
   bool negated = false;   // kIsNull, kIsDistinctFrom, kIn
   bool has_else = false;  // kCase
+  bool all = false;       // kAnyAll: ALL instead of ANY
   int index = -1;         // kInputColumn, kGroupKeyRef, kAggregateRef
   Value constant;         // kConst
   // Resolved at compile time when a time zone argument is a constant (kFunc kTimezone and

@@ -97,6 +97,10 @@ class ViewMaintainer {
     std::vector<Value> keys;
     int64_t rows = 0;  // weight sum of rows in the group; the group exists while > 0
     std::vector<agg::Accumulator> accumulators;
+    // min/max: the current extreme's value-count key ("" when the group has no value) and
+    // value, so that only deleting the extreme needs a scan of the value counts.
+    std::vector<std::string> extreme_keys;
+    std::vector<Value> extremes;
     bool existed_before = false;
   };
   struct ValueCountDelta {
@@ -109,10 +113,12 @@ class ViewMaintainer {
   Status DecodeGroup(std::string_view bytes, GroupState* g) const;
   void EncodeGroup(const GroupState& g, std::string* out) const;
   std::string ValueCountPrefix(const std::string& group_key, size_t agg_index) const;
-  Result<std::optional<Value>> Extreme(const std::string& group_key, size_t agg_index,
-                                       bool want_max, store::KvStore& store) const;
-  Result<std::optional<SinkRow>> ComputeRow(const std::string& group_key, const GroupState& g,
-                                            store::KvStore& store) const;
+  // The first (min) or last (max) live value count of a group's aggregate: key and value.
+  Result<std::optional<std::pair<std::string, Value>>> Extreme(const std::string& group_key,
+                                                               size_t agg_index, bool want_max,
+                                                               store::KvStore& store) const;
+  Status UpdateExtremes(const std::string& group_key, GroupState& g, store::KvStore& store) const;
+  Result<std::optional<SinkRow>> ComputeRow(const GroupState& g) const;
   SinkRow DeletionRow(const GroupState& g) const;
   Status Parse(RowFields row);
 
@@ -122,6 +128,7 @@ class ViewMaintainer {
   std::vector<agg::AggSpec> specs_;
   std::vector<int> key_outputs_;
   bool keeps_value_counts_ = false;
+  std::vector<size_t> value_count_slot_;  // per aggregate: whose value counts it reads
 
   // Overlay of the current batch.
   std::unordered_map<std::string, GroupState> groups_;

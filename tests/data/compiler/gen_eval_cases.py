@@ -17,9 +17,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SETUP = """
 DROP TABLE IF EXISTS t;
 CREATE TABLE t (i2 int2, i4 int4, i8 int8, n numeric, n52 numeric(5,2), f4 float4, f8 float8,
-  s text, vc varchar(10), c bpchar(3), d date, ts timestamp, tz timestamptz, b bool, u uuid, j jsonb);
+  s text, vc varchar(10), c bpchar(3), d date, ts timestamp, tz timestamptz, b bool, u uuid, j jsonb,
+  iv interval);
 INSERT INTO t VALUES (7, -7, 9000000000, 12.345, 1.50, 1.5, 0.1, 'abc', 'Hello', 'ab', '2024-03-10',
-  '2024-03-10 02:30:00.25', '2024-03-10 06:59:59.5+00', false, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"a": 1}');
+  '2024-03-10 02:30:00.25', '2024-03-10 06:59:59.5+00', false, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"a": 1}',
+  '1 mon 2 days 03:04:05.5');
 """
 
 
