@@ -15,7 +15,7 @@
 # Parameters (environment), with defaults:
 #   RUNS=3 CHANGES=1000000 TXN_ROWS=1000 INITIAL_ROWS=200000
 #   STEADY_RATE=5000 (row changes/s; pgbench transactions of STEADY_TXN_ROWS=10 changes)
-#   STEADY_SECONDS=30 PROBE_MS=100 POLL_MS=5
+#   STEADY_SECONDS=30 STEADY_CLIENTS=2 PROBE_MS=100 POLL_MS=5 WINDOW=5 (s, time series)
 #   TALLY=build/bin/tally PGBIN=/usr/lib/postgresql/15/bin KEEP=0 (1: keep the scratch dir)
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
@@ -29,6 +29,8 @@ INITIAL_ROWS=${INITIAL_ROWS:-200000}
 STEADY_RATE=${STEADY_RATE:-5000}
 STEADY_TXN_ROWS=${STEADY_TXN_ROWS:-10}
 STEADY_SECONDS=${STEADY_SECONDS:-30}
+STEADY_CLIENTS=${STEADY_CLIENTS:-2}
+WINDOW=${WINDOW:-5}
 PROBE_MS=${PROBE_MS:-100}
 POLL_MS=${POLL_MS:-5}
 KEEP=${KEEP:-0}
@@ -217,6 +219,7 @@ measure_tally() {
 
 # ---------------------------------------------------------------------------------------
 T_START=$(now)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 log "work dir $WORK"
 "$ROOT/scripts/pgcluster" start "$CLUSTER" "${PG_CONF[@]}" >/dev/null
 DSN=$("$ROOT/scripts/pgcluster" dsn "$CLUSTER")
@@ -328,20 +331,21 @@ hwm0=$(proc_kb "$TALLY_PID" VmHWM)
 be_pids=($(tally_backend_pids))
 cpu0=$(cpu_ticks "$TALLY_PID")
 be0=$(sum_ticks "${be_pids[@]}")
-echo "SELECT bench_step($STEADY_TXN_ROWS);" >"$WORK/steady.sql"
+# Each client changes rows in its own slice of t (pgbench's :client_id).
+echo "SELECT bench_step($STEADY_TXN_ROWS, :client_id, $STEADY_CLIENTS);" >"$WORK/steady.sql"
 touch "$WORK/sampling"
-(  # every second: tally's RSS, and the largest lag_bytes / staleness of any view
+t0=$(now)
+(  # every second: seconds since t0, tally's RSS, the largest lag_bytes and staleness_seconds
   while [ -e "$WORK/sampling" ]; do
     st=$("$TALLY" status --config "$CFG" --json 2>/dev/null |
          jq -r '[([.views[].lag_bytes // 0] | max), ([.views[].staleness_seconds // 0] | max)] | @tsv' 2>/dev/null || echo "")
-    echo "$(proc_kb "$TALLY_PID" VmRSS)	$st" >>"$WORK/rss.tsv"
+    echo "$(calc %.1f "$(now) - $t0")	$(proc_kb "$TALLY_PID" VmRSS)	$st" >>"$WORK/rss.tsv"
     sleep 1
   done
 ) &
 sampler=$!
-t0=$(now)
-"$PGBIN/pgbench" -n -c 2 -j 2 -R $((STEADY_RATE / STEADY_TXN_ROWS)) -T "$STEADY_SECONDS" \
-  --max-tries=10 -f "$WORK/steady.sql" "$DSN" >"$WORK/pgbench.out" 2>"$WORK/pgbench.err" &
+"$PGBIN/pgbench" -n -c "$STEADY_CLIENTS" -j "$STEADY_CLIENTS" -R $((STEADY_RATE / STEADY_TXN_ROWS)) \
+  -T "$STEADY_SECONDS" -P "$WINDOW" --max-tries=10 -f "$WORK/steady.sql" "$DSN" >"$WORK/pgbench.out" 2>"$WORK/pgbench.err" &
 pgb=$!
 q -c "CALL bench_probe($STEADY_SECONDS, $PROBE_MS, $POLL_MS, 'probe_last', 60)" &
 probe=$!
@@ -360,6 +364,8 @@ hwm1=$(proc_kb "$TALLY_PID" VmHWM)
 pgb_tx=$(awk -F': ' '/number of transactions actually processed/ {split($2, a, "/"); print a[1]}' "$WORK/pgbench.out")
 pgb_failed=$(awk -F': ' '/number of failed transactions/ {split($2, a, " "); print a[1]}' "$WORK/pgbench.out")
 pgb_lat=$(awk '/^latency average/ {print $4}' "$WORK/pgbench.out")
+pgb_sched=$(awk '/^rate limit schedule lag/ {print $6, $8}' "$WORK/pgbench.out" | tr -d ')')
+pgb_retried=$(awk -F': ' '/number of transactions retried/ {split($2, a, " "); print a[1]}' "$WORK/pgbench.out")
 steady_changes=$((pgb_tx * STEADY_TXN_ROWS))
 read -r p_n p_seen p50 p99 pmax pmin <<<"$(q -F ' ' -c "
   SELECT count(*), count(visible_at),
@@ -368,10 +374,30 @@ read -r p_n p_seen p50 p99 pmax pmin <<<"$(q -F ' ' -c "
          round(max(ms)::numeric, 1), round(min(ms)::numeric, 1)
     FROM (SELECT visible_at, extract(epoch FROM visible_at - committed_at) * 1000 AS ms
             FROM probe_result) r")"
-read -r rss_min rss_max lag_max stale_max <<<"$(awk -F'\t' '$1 != "" {
-    if (mn == "" || $1 < mn) mn = $1; if ($1 > mx) mx = $1
-    if ($2 + 0 > lag) lag = $2 + 0; if ($3 + 0 > st) st = $3 + 0 }
+read -r rss_min rss_max lag_max stale_max <<<"$(awk -F'\t' '$2 != "" {
+    if (mn == "" || $2 < mn) mn = $2; if ($2 > mx) mx = $2
+    if ($3 + 0 > lag) lag = $3 + 0; if ($4 + 0 > st) st = $4 + 0 }
     END {printf "%s %s %d %s\n", mn, mx, lag, st + 0}' "$WORK/rss.tsv")"
+# The same, per WINDOW seconds since the load started: probes (by commit time), pgbench's
+# progress lines, the 1-second samples.
+q -F $'\t' -c "
+  SELECT floor((extract(epoch FROM committed_at) - $t0) / $WINDOW)::int AS w, count(*),
+         round(percentile_disc(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1), round(max(ms)::numeric, 1)
+    FROM (SELECT committed_at, extract(epoch FROM visible_at - committed_at) * 1000 AS ms
+            FROM probe_result) r GROUP BY 1 ORDER BY 1" >"$WORK/probe_w.tsv"
+SERIES=$(awk -F'\t' -v W="$WINDOW" -v R="$STEADY_TXN_ROWS" '
+  FILENAME ~ /probe_w/ { pn[$1] = $2; p50[$1] = $3; pmx[$1] = $4; if ($1 > last) last = $1; next }
+  FILENAME ~ /rss/ { w = int($1 / W); if ($2 > rss[w]) rss[w] = $2; if ($3 + 0 > lag[w]) lag[w] = $3 + 0
+                     if ($4 + 0 > st[w]) st[w] = $4 + 0; seen[w] = 1; next }
+  /^progress: / { split($0, f, ", "); t = f[1]; sub(/progress: /, "", t); w = int((t + 0) / W) - 1
+                  tps[w] = f[2] + 0; for (i = 3; i in f; i++) if (f[i] ~ /^lag /) { split(f[i], l, " "); lg[w] = l[2] } }
+  END {
+    for (w = 0; w <= last || (w in seen); w++)
+      printf "| %d–%d | %s | %s | %s | %s | %s | %.1f | %d | %s |\n", w * W, (w + 1) * W,
+        (w in tps) ? sprintf("%.0f", tps[w] * R) : "", (w in lg) ? lg[w] : "",
+        (w in pn) ? pn[w] : 0, (w in p50) ? p50[w] : "", (w in pmx) ? pmx[w] : "",
+        rss[w] / 1024, lag[w], (w in st) ? sprintf("%.3f", st[w]) : ""
+  }' "$WORK/probe_w.tsv" "$WORK/rss.tsv" "$WORK/pgbench.err")
 
 # --- correctness -------------------------------------------------------------------------
 tally_sync
@@ -404,7 +430,7 @@ cat <<EOF
 
 ## tally core benchmark ($(date -u +%FT%TZ))
 
-- Machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, load average at the end $(cut -d' ' -f1-3 /proc/loadavg). tally: $TALLY_SRC built $TALLY_BUILT (tree at commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'); $(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | wc -l) files modified).
+- Machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, shared with other work: load average (1, 5, 15 min) at the start $LOAD_START, at the end $(cut -d' ' -f1-3 /proc/loadavg). tally: $TALLY_SRC built $TALLY_BUILT (tree at commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'); $(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null | wc -l) files modified).
 - PostgreSQL: $("$PGBIN/postgres" --version | awk '{print $3}'), private cluster (scripts/pgcluster) with $SETTINGS.
   logical_decoding_work_mem=64MB so that ${TXN_ROWS}-row transactions are decoded in memory and sent at commit, not streamed (pgcluster's test default is 64kB).
 - Table t(id bigint PK, k int, g text, amount numeric(12,2), ts timestamptz), $INITIAL_ROWS rows at \`tally init\` (backfill ${INIT_S}s).
@@ -422,11 +448,12 @@ Run order: $(awk -F'\t' '{printf "%s%s: %s", (NR > 1 ? "; " : ""), $1, $2}' "$WO
 
 ### 2. Staleness under a steady load
 
-Method: tally running and caught up; pgbench -n -c 2 -j 2 -R $((STEADY_RATE / STEADY_TXN_ROWS)) -T $STEADY_SECONDS --max-tries=10, each transaction \`SELECT bench_step($STEADY_TXN_ROWS)\` ($STEADY_TXN_ROWS row changes on t, same mix as above), i.e. a target of $STEADY_RATE row changes/s. At the same time one session runs the probe (bench_probe in bench/core/schema.sql): every $PROBE_MS ms it inserts row n into \`probe\` in its own transaction and notes clock_timestamp() when COMMIT has returned; every $POLL_MS ms it reads \`SELECT max(last_id) FROM probe_last\` (tally's summary of \`SELECT max(id) AS last_id, count(*) AS n FROM probe\`) and notes the clock when each probe id first shows. Latency = first seen − committed, both on the same backend's clock, so it includes up to $POLL_MS ms of polling granularity plus the poll's own time.
+Method: tally running and caught up; pgbench -n -c $STEADY_CLIENTS -j $STEADY_CLIENTS -R $((STEADY_RATE / STEADY_TXN_ROWS)) -T $STEADY_SECONDS --max-tries=10, each transaction \`SELECT bench_step($STEADY_TXN_ROWS, :client_id, $STEADY_CLIENTS)\` ($STEADY_TXN_ROWS row changes on t, same mix as above, each client in its own slice of t), i.e. a target of $STEADY_RATE row changes/s. At the same time one session runs the probe (bench_probe in bench/core/schema.sql): every $PROBE_MS ms it inserts row n into \`probe\` in its own transaction and notes clock_timestamp() when COMMIT has returned; every $POLL_MS ms it reads \`SELECT max(last_id) FROM probe_last\` (tally's summary of \`SELECT max(id) AS last_id, count(*) AS n FROM probe\`) and notes the clock when each probe id first shows. Latency = first seen − committed, both on the same backend's clock, so it includes up to $POLL_MS ms of polling granularity plus the poll's own time.
 
 | | value |
 |---|---:|
-| load achieved (row changes/s) | $(calc %.0f "$steady_changes / $steady_wall") ($pgb_tx transactions of $STEADY_TXN_ROWS in ${steady_wall}s; ${pgb_failed:-0} failed; pgbench latency avg ${pgb_lat} ms) |
+| load achieved (row changes/s) | $(calc %.0f "$steady_changes / $steady_wall") ($pgb_tx transactions of $STEADY_TXN_ROWS in ${steady_wall}s; ${pgb_failed:-0} failed, ${pgb_retried:-0} retried) |
+| pgbench latency avg; schedule lag avg / max (ms) | ${pgb_lat}; ${pgb_sched/ / / } |
 | probes committed / seen in the summary | $p_n / $p_seen |
 | **commit-to-visible p50 (ms)** | **$p50** |
 | **commit-to-visible p99 (ms)** | **$p99** |
@@ -435,6 +462,12 @@ Method: tally running and caught up; pgbench -n -c 2 -j 2 -R $((STEADY_RATE / ST
 | \`tally sync\` right after the load stopped (s) | $sync_after_s |
 | tally's own CPU during the load (share of one core) | $(calc %.1f "100 * ($cpu1 - $cpu0) / $CLK_TCK / $steady_wall")% ($(calc %.1f "($cpu1 - $cpu0) / $CLK_TCK * 1e6 / ($steady_changes > 0 ? $steady_changes : 1)") µs per row change) |
 | tally's walsender + sink backend CPU during the load (share of one core) | $(calc %.1f "100 * ($be1 - $be0) / $CLK_TCK / $steady_wall")% |
+
+Per ${WINDOW}-second window since the load started (probes by commit time; RSS, lag_bytes and staleness from the 1-second samples of /proc and \`tally status --json\`; load and schedule lag from pgbench -P $WINDOW):
+
+| seconds | load (row changes/s) | pgbench schedule lag (ms) | probes | probe p50 (ms) | probe max (ms) | tally RSS max (MB) | lag_bytes max | staleness_seconds max |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|
+$SERIES
 
 ### 3. tally's memory during the steady load
 

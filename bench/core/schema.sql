@@ -12,12 +12,16 @@ CREATE SEQUENCE t_id_seq;
 CREATE TABLE probe (id bigint PRIMARY KEY, sent_at timestamptz NOT NULL);
 CREATE TABLE probe_result (id bigint PRIMARY KEY, committed_at timestamptz, visible_at timestamptz);
 
--- bench_step(n): exactly n row changes on t in the caller's transaction: 40% updates of
--- a run of consecutive rows from a random position (amount always changes; g, k and ts,
--- the group keys, change for half, half and 30% of them), 20% deletes of another run,
--- and inserts for the rest (also making up for runs cut short at the end of the table
--- or by a concurrent delete). Returns the number of rows it changed.
-CREATE FUNCTION bench_step(n int) RETURNS int LANGUAGE plpgsql AS $$
+-- bench_step(n, part, parts): exactly n row changes on t in the caller's transaction:
+-- 40% updates of a run of consecutive rows from a random position (amount always
+-- changes; g, k and ts, the group keys, change for half, half and 30% of them), 20%
+-- deletes of another run, and inserts for the rest (also making up for runs cut short
+-- at the end of the table or by a concurrent delete). Returns the number of rows it
+-- changed. Concurrent callers pass distinct parts (0 .. parts-1): each then starts its
+-- runs in its own slice of the id range, so they rarely wait for (or deadlock with)
+-- each other.
+CREATE FUNCTION bench_step(n int, part int DEFAULT 0, parts int DEFAULT 1) RETURNS int
+LANGUAGE plpgsql AS $$
 DECLARE
   lo bigint;
   hi bigint;
@@ -27,6 +31,12 @@ DECLARE
 BEGIN
   SELECT min(id), max(id) INTO lo, hi FROM t;
   IF lo IS NOT NULL THEN
+    -- This caller's slice of [lo, hi].
+    r := (hi - lo + 1) / parts;
+    lo := lo + part * r;
+    IF part < parts - 1 THEN
+      hi := lo + r - 1;
+    END IF;
     -- The start position is a variable: random() in the WHERE clause would be per row.
     r := lo + floor(random() * (hi - lo + 1))::bigint;
     UPDATE t SET

@@ -54,9 +54,19 @@ TOML
   for v in "$@"; do printf '\n%s\n' "$v" >>"$file"; done
 }
 
-start_tally() {  # start_tally CONFIG
-  "$TALLY" run --config "$1" >>"$WORK/tally.log" 2>&1 &
+start_tally() {  # start_tally CONFIG [KILL_POINT]: KILL_POINT (name[:n]) makes tally SIGKILL itself there
+  TALLY_KILL_POINT=${2:-} "$TALLY" run --config "$1" >>"$WORK/tally.log" 2>&1 &
   TALLY_PID=$!
+}
+
+wait_killed() {  # waits (up to 60 s) for a tally started with a kill point to have killed itself
+  local i
+  for i in $(seq 600); do
+    kill -0 "$TALLY_PID" 2>/dev/null || { wait "$TALLY_PID" 2>/dev/null || true; TALLY_PID=; return 0; }
+    sleep 0.1
+  done
+  echo "FAIL: tally did not reach its kill point" >&2
+  return 1
 }
 
 stop_tally() {

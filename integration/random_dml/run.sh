@@ -23,15 +23,25 @@ start_tally "$WORK/tally.toml"
 # The workload in four parts, with the big transactions and a TRUNCATE between them.
 part=$((N / 4))
 q -c "CALL random_dml($SEEDF, $part)"
-[ "$MODE" = crash ] && { sleep 0.$((RANDOM % 9)); kill_tally; start_tally "$WORK/tally.toml"; }
+if [ "$MODE" = crash ]; then
+  sleep 0.$((RANDOM % 9)); kill_tally
+  # The next big streamed transaction dies half-applied, between two replay chunks.
+  start_tally "$WORK/tally.toml" replay_chunk:2
+fi
 # One transaction of 100k+ rows (streamed: logical_decoding_work_mem is 64kB), and a large
 # transaction that rolls back.
 q -c "INSERT INTO items (id, g, h, x, y, ts) SELECT 2000000 + i, (ARRAY['a','b','z'])[1 + i % 3], i % 50, (i % 997)::numeric / 8, i % 100, timestamptz '2024-06-01+00' + i * interval '1 minute' FROM generate_series(1, 110000) i"
+if [ "$MODE" = crash ]; then
+  wait_killed
+  grep -q "kill point replay_chunk reached" "$WORK/tally.log"
+  start_tally "$WORK/tally.toml" after_state_write:2
+fi
 q -c "BEGIN; UPDATE items SET x = x + 1 WHERE id > 2000000; DELETE FROM items WHERE id < 5000; ROLLBACK;" 
 q -c "BEGIN; INSERT INTO items (id, g, h, x, y, ts) SELECT 3000000 + i, 'sp', 1, 1, 1, now() FROM generate_series(1, 3000) i; SAVEPOINT s1; INSERT INTO items (id, g, h, x, y, ts) SELECT 4000000 + i, 'gone', 1, 1, 1, now() FROM generate_series(1, 3000) i; ROLLBACK TO SAVEPOINT s1; DELETE FROM items WHERE id BETWEEN 2000001 AND 2050000; COMMIT;"
 q -c "CALL random_dml($SEEDF + 0.0001, $part)"
 if [ "$MODE" = crash ]; then
-  kill_tally
+  wait_killed  # it died between its state write and its sink transaction
+  grep -q "kill point after_state_write reached" "$WORK/tally.log"
   "$ROOT/scripts/pgcluster" restart "$CLUSTER" immediate
   start_tally "$WORK/tally.toml"
 fi
@@ -49,6 +59,10 @@ q -c "CALL random_dml($SEEDF + 0.0003, $part)"
 
 "$TALLY" sync --config "$WORK/tally.toml" --timeout 120s
 check_all_views
+if [ "$MODE" = crash ]; then
+  grep -q "finishing a streamed transaction interrupted" "$WORK/tally.log"
+  grep -q "re-writing the summary rows of an interrupted batch" "$WORK/tally.log"
+fi
 "$TALLY" status --config "$WORK/tally.toml"
 stop_tally
 echo "random_dml $MODE passed (seed $SEED)"

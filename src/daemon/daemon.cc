@@ -3,6 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <map>
 #include <thread>
@@ -38,6 +42,24 @@ const std::string kMetaSlot = "Mslot";
 const std::string kMetaCheckpoint = "Mcheckpoint";
 const std::string kMetaNextViewId = "Mnext_view_id";
 const std::string kRewritePrefix = "Mrewrite";  // + view id: summary must be rewritten whole
+const std::string kMetaReplay = "Mreplay";      // a streamed transaction being applied
+const std::string kMetaRelationPrefix = "Mrel";  // + relation oid: its last Relation message
+
+// Named kill points for crash tests: TALLY_KILL_POINT=name[:n] SIGKILLs the process the n-th
+// time (default 1st) it passes `name`.
+void KillPoint(const char* name) {
+  static const char* spec = std::getenv("TALLY_KILL_POINT");
+  if (spec == nullptr) return;
+  static int remaining = [] {
+    const char* colon = std::strchr(spec, ':');
+    return colon ? std::atoi(colon + 1) : 1;
+  }();
+  std::string_view want(spec);
+  want = want.substr(0, want.find(':'));
+  if (want != name || --remaining > 0) return;
+  std::fprintf(stderr, "tally: kill point %s reached\n", name);
+  std::raise(SIGKILL);
+}
 
 std::string ViewMetaKey(uint32_t id) {
   std::string k = "V";
@@ -89,13 +111,19 @@ class Daemon {
   Status LoadViewMetas();
   Status SaveViewMeta(const ViewRuntime& v, bool ready, store::KvBatch* batch);
   Status Backfill(std::vector<ViewRuntime*> views, const std::string& snapshot, Lsn position);
-  Status RecoverPending();
+  // Writes the summary rows an interrupted batch left pending, at `position`.
+  Status RecoverPending(Lsn position);
   Status StreamOnce();
   Status HandleMessage(std::string_view payload);
   Status HandleChange(const pgoutput::Message& m, Lsn commit_lsn);
-  Status ApplyRowChange(ViewRuntime& v, const pgoutput::RowChange& c);
+  Status ApplyRowChange(ViewRuntime& v, const pgoutput::RowChange& c, bool is_insert);
   Status OnCommit(Lsn commit_lsn, Lsn end_lsn, pgoutput::PgTimestamp commit_time);
-  Status ReplayStaged(uint32_t xid, Lsn commit_lsn);
+  // Applies a streamed transaction staged in RocksDB, in chunks of max_batch_changes, each
+  // chunk one RocksDB write with the replay marker, so a transaction larger than memory
+  // never sits in RAM; the summaries see it whole, in one sink transaction, at the end.
+  Status ReplayStaged(const std::string& marker);
+  Status PersistRelation(const pgoutput::RelationMessage& r);
+  Status LoadRelations();
   Status Flush();
   Status SendFeedback(Lsn position, bool reply_requested = false);
 
@@ -175,8 +203,16 @@ Status Daemon::OpenState() {
   TALLY_ASSIGN_OR_RETURN(auto next, state_->Get(kMetaNextViewId));
   if (next) next_view_id_ = static_cast<uint32_t>(std::stoul(*next));
   // Staged streamed transactions never survive a restart: the server re-sends them whole.
+  // Only one whose Stream Commit arrived and whose replay was interrupted is kept.
+  TALLY_ASSIGN_OR_RETURN(auto replay, state_->Get(kMetaReplay));
+  std::string keep;
+  if (replay) keep = StagePrefix(static_cast<uint32_t>(std::stoul(*replay)));
   store::KvBatch b;
-  TALLY_RETURN_IF_ERROR(store::DeletePrefix(*state_, "s", &b));
+  auto it = state_->NewIterator();
+  for (it->Seek("s"); it->Valid() && it->key()[0] == 's'; it->Next()) {
+    if (keep.empty() || it->key().substr(0, keep.size()) != keep) b.Delete(it->key());
+  }
+  TALLY_RETURN_IF_ERROR(it->status());
   return state_->Write(b, false);
 }
 
@@ -441,7 +477,14 @@ Status Daemon::Prepare(bool create_missing) {
                                                                  true, true));
     TALLY_RETURN_IF_ERROR(Backfill(to_backfill, created.snapshot_name, created.consistent_point));
   }
-  return RecoverPending();
+  // A streamed transaction interrupted half-applied is finished before anything else.
+  TALLY_ASSIGN_OR_RETURN(auto replay, state_->Get(kMetaReplay));
+  if (replay) {
+    spdlog::info("finishing a streamed transaction interrupted while being applied ({})", *replay);
+    TALLY_RETURN_IF_ERROR(LoadRelations());
+    TALLY_RETURN_IF_ERROR(ReplayStaged(*replay));
+  }
+  return RecoverPending(checkpoint_);
 }
 
 Status Daemon::Backfill(std::vector<ViewRuntime*> views, const std::string& snapshot,
@@ -558,7 +601,7 @@ Status Daemon::Backfill(std::vector<ViewRuntime*> views, const std::string& snap
 // Pending rows: written by a batch's RocksDB write, cleared after its sink transaction. After
 // a crash they are written again (absolute values, so writing twice is harmless).
 
-Status Daemon::RecoverPending() {
+Status Daemon::RecoverPending(Lsn position) {
   std::vector<std::vector<engine::SinkRow>> rows(views_.size());
   std::vector<sink::ViewDelta> deltas;
   store::KvBatch clear;
@@ -580,7 +623,7 @@ Status Daemon::RecoverPending() {
   }
   if (deltas.empty()) return Status::Ok();
   spdlog::info("re-writing the summary rows of an interrupted batch ({} views)", deltas.size());
-  TALLY_RETURN_IF_ERROR(sink_->ApplyBatch(deltas, view_names_, checkpoint_));
+  TALLY_RETURN_IF_ERROR(sink_->ApplyBatch(deltas, view_names_, position));
   return state_->Write(clear, true);
 }
 
@@ -627,9 +670,11 @@ Status Daemon::Flush() {
   }
   batch.Put(kMetaCheckpoint, batch_position_.ToString());
   TALLY_RETURN_IF_ERROR(state_->Write(batch, /*sync=*/true));
+  KillPoint("after_state_write");
   checkpoint_ = batch_position_;
   committed_stages_.clear();
   TALLY_RETURN_IF_ERROR(sink_->ApplyBatch(deltas, view_names_, checkpoint_));
+  KillPoint("after_sink_commit");
   store::KvBatch clear;
   for (const auto& op : batch.ops()) {
     if (!op.is_delete && op.key[0] == 'p') clear.Delete(op.key);
@@ -646,7 +691,7 @@ Status Daemon::Flush() {
   return SendFeedback(checkpoint_);
 }
 
-Status Daemon::ApplyRowChange(ViewRuntime& v, const pgoutput::RowChange& c) {
+Status Daemon::ApplyRowChange(ViewRuntime& v, const pgoutput::RowChange& c, bool is_insert) {
   using pgoutput::OldTupleKind;
   using pgoutput::TupleFieldKind;
   const auto& plan = v.plan();
@@ -683,8 +728,6 @@ Status Daemon::ApplyRowChange(ViewRuntime& v, const pgoutput::RowChange& c) {
     } else if (c.has_new_tuple && v.relation_id) {
       TALLY_RETURN_IF_ERROR(pk_of(c.new_tuple, &pk_old_));
     }
-    const bool is_insert = c.has_new_tuple && c.old_kind == OldTupleKind::kNone &&
-                           msg_.type == pgoutput::MessageType::kInsert;
     if (!have_old && !is_insert) {
       TALLY_ASSIGN_OR_RETURN(auto stored, v.maintainer->LookupRow(pk_old_, *state_));
       if (!stored) {
@@ -739,11 +782,12 @@ Status Daemon::ApplyRowChange(ViewRuntime& v, const pgoutput::RowChange& c) {
 Status Daemon::HandleChange(const pgoutput::Message& m, Lsn commit_lsn) {
   using pgoutput::MessageType;
   if (m.type == MessageType::kRelation) {
-    relations_.Apply(m.relation);
+    const bool changed = relations_.Apply(m.relation) != pgoutput::RelationChange::kUnchanged;
     const auto* rel = relations_.Find(m.relation.relation_id);
     for (auto& v : views_) {
       const auto& src = v->plan().source;
       if (rel->name != src.name || rel->namespace_name != src.schema) continue;
+      if (changed && state_) TALLY_RETURN_IF_ERROR(PersistRelation(m.relation));
       v->relation_id = rel->relation_id;
       v->input_fields.clear();
       v->pk_fields.clear();
@@ -781,25 +825,124 @@ Status Daemon::HandleChange(const pgoutput::Message& m, Lsn commit_lsn) {
     for (auto& v : views_) {
       if (v->relation_id != m.change.relation_id || !v->stopped.empty()) continue;
       if (commit_lsn < v->start_lsn) continue;  // already in the view's backfill snapshot
-      Status s = ApplyRowChange(*v, m.change);
+      Status s = ApplyRowChange(*v, m.change, m.type == MessageType::kInsert);
       if (!s.ok()) return s.WithContext("in transaction committing at " + commit_lsn.ToString());
     }
   }
   return Status::Ok();
 }
 
-Status Daemon::ReplayStaged(uint32_t xid, Lsn commit_lsn) {
-  const std::string prefix = StagePrefix(xid);
+Status Daemon::ReplayStaged(const std::string& marker) {
+  // Marker: "xid commit_lsn end_lsn next_seq".
+  unsigned long xid = 0;
+  unsigned long long next_seq = 0;
+  char commit_text[32], end_text[32];
+  if (std::sscanf(marker.c_str(), "%lu %31s %31s %llu", &xid, commit_text, end_text, &next_seq) != 4) {
+    return Status::Corruption("bad streamed-transaction replay marker '" + marker + "'");
+  }
+  TALLY_ASSIGN_OR_RETURN(Lsn commit_lsn, Lsn::Parse(commit_text));
+  TALLY_ASSIGN_OR_RETURN(Lsn end_lsn, Lsn::Parse(end_text));
+  const std::string prefix = StagePrefix(static_cast<uint32_t>(xid));
+  std::string start = prefix;
+  store::AppendU64(next_seq, &start);
   auto it = state_->NewIterator();
   pgoutput::Message m;
-  for (it->Seek(prefix); it->Valid() && it->key().substr(0, prefix.size()) == prefix; it->Next()) {
-    std::string_view payload = it->value();
-    TALLY_RETURN_IF_ERROR(pgoutput::DecodeMessage(payload, /*in_stream=*/true, m));
-    msg_.type = m.type;  // ApplyRowChange looks at the message type
+  int64_t in_chunk = 0;
+  auto flush_chunk = [&](uint64_t next) -> Status {
+    store::KvBatch batch;
+    for (auto& v : views_) {
+      std::vector<engine::SinkRow> discard;  // written to the sink from the pending keys
+      bool rewrite = false;
+      TALLY_RETURN_IF_ERROR(v->maintainer->Flush(*state_, batch, &discard, &rewrite));
+      if (rewrite) {
+        v->groups = 0;
+        batch.Put(RewriteKey(v->id), "1");
+      }
+      v->groups += v->maintainer->group_count_delta();
+      SaveViewMeta(*v, true, &batch).IgnoreError();
+    }
+    batch.Put(kMetaReplay, std::to_string(xid) + " " + commit_lsn.ToString() + " " +
+                               end_lsn.ToString() + " " + std::to_string(next));
+    TALLY_RETURN_IF_ERROR(state_->Write(batch, /*sync=*/false));
+    KillPoint("replay_chunk");
+    return Status::Ok();
+  };
+  uint64_t seq = next_seq;
+  for (it->Seek(start); it->Valid() && it->key().substr(0, prefix.size()) == prefix; it->Next()) {
+    seq = store::ReadU64(it->key().substr(prefix.size())) + 1;
+    TALLY_RETURN_IF_ERROR(pgoutput::DecodeMessage(it->value(), /*in_stream=*/true, m));
     TALLY_RETURN_IF_ERROR(HandleChange(m, commit_lsn));
+    if (++in_chunk >= config_.max_batch_changes) {
+      TALLY_RETURN_IF_ERROR(flush_chunk(seq));
+      in_chunk = 0;
+    }
   }
-  committed_stages_.push_back(xid);
-  stage_seq_.erase(xid);
+  TALLY_RETURN_IF_ERROR(it->status());
+  TALLY_RETURN_IF_ERROR(flush_chunk(seq));
+  // The whole transaction is in the state: write every summary row it changed, then make
+  // its end the checkpoint and drop the staged changes.
+  TALLY_RETURN_IF_ERROR(RecoverPending(end_lsn));
+  store::KvBatch done;
+  TALLY_RETURN_IF_ERROR(store::DeletePrefix(*state_, prefix, &done));
+  done.Delete(kMetaReplay);
+  done.Put(kMetaCheckpoint, end_lsn.ToString());
+  TALLY_RETURN_IF_ERROR(state_->Write(done, /*sync=*/true));
+  checkpoint_ = end_lsn;
+  batch_position_ = end_lsn;
+  stage_seq_.erase(static_cast<uint32_t>(xid));
+  return Status::Ok();
+}
+
+Status Daemon::PersistRelation(const pgoutput::RelationMessage& r) {
+  std::string v = std::string(r.namespace_name) + "\n" + std::string(r.name) + "\n" +
+                  static_cast<char>(r.replica_identity) + "\n";
+  for (const auto& c : r.columns) {
+    v += std::to_string(c.flags) + " " + std::to_string(c.type_oid) + " " +
+         std::to_string(c.type_modifier) + " " + std::string(c.name) + "\n";
+  }
+  std::string key = kMetaRelationPrefix;
+  store::AppendU32(r.relation_id, &key);
+  store::KvBatch b;
+  b.Put(key, v);
+  return state_->Write(b, false);
+}
+
+// The relations the views read, as the stream last described them: a replay resumed after a
+// restart may hold changes of relations described before the transaction began.
+Status Daemon::LoadRelations() {
+  auto it = state_->NewIterator();
+  for (it->Seek(kMetaRelationPrefix);
+       it->Valid() && it->key().substr(0, kMetaRelationPrefix.size()) == kMetaRelationPrefix;
+       it->Next()) {
+    std::string text(it->value());
+    std::vector<std::string> lines;
+    size_t pos = 0;
+    while (pos < text.size()) {
+      size_t nl = text.find('\n', pos);
+      lines.push_back(text.substr(pos, nl - pos));
+      pos = nl + 1;
+    }
+    if (lines.size() < 3) return Status::Corruption("bad stored relation");
+    pgoutput::Message m;
+    m.type = pgoutput::MessageType::kRelation;
+    m.relation.relation_id = store::ReadU32(it->key().substr(kMetaRelationPrefix.size()));
+    m.relation.namespace_name = lines[0];
+    m.relation.name = lines[1];
+    m.relation.replica_identity = static_cast<pgoutput::ReplicaIdentity>(lines[2][0]);
+    for (size_t i = 3; i < lines.size(); ++i) {
+      pgoutput::RelationColumn c;
+      unsigned flags = 0;
+      int name_at = 0;
+      if (std::sscanf(lines[i].c_str(), "%u %u %d %n", &flags, &c.type_oid, &c.type_modifier,
+                      &name_at) < 3) {
+        return Status::Corruption("bad stored relation column");
+      }
+      c.flags = static_cast<uint8_t>(flags);
+      c.name = std::string_view(lines[i]).substr(static_cast<size_t>(name_at));
+      m.relation.columns.push_back(c);
+    }
+    TALLY_RETURN_IF_ERROR(HandleChange(m, checkpoint_));
+  }
   return it->status();
 }
 
@@ -839,9 +982,17 @@ Status Daemon::HandleMessage(std::string_view payload) {
         committed_stages_.push_back(m.stream_commit.xid);
         return Status::Ok();
       }
-      TALLY_RETURN_IF_ERROR(ReplayStaged(m.stream_commit.xid, m.stream_commit.commit_lsn));
-      return OnCommit(m.stream_commit.commit_lsn, m.stream_commit.end_lsn,
-                      m.stream_commit.commit_time);
+      // Everything received before this transaction goes first, in its own batch.
+      if (batch_dirty_) TALLY_RETURN_IF_ERROR(Flush());
+      const std::string marker = std::to_string(m.stream_commit.xid) + " " +
+                                 m.stream_commit.commit_lsn.ToString() + " " +
+                                 m.stream_commit.end_lsn.ToString() + " 0";
+      store::KvBatch b;
+      b.Put(kMetaReplay, marker);
+      // Synced: the staged changes written before it are durable too.
+      TALLY_RETURN_IF_ERROR(state_->Write(b, /*sync=*/true));
+      TALLY_RETURN_IF_ERROR(ReplayStaged(marker));
+      return SendFeedback(checkpoint_);
     }
     case MessageType::kStreamAbort: {
       store::KvBatch b;
@@ -965,7 +1116,7 @@ Status Daemon::RunLoop() {
     auto sink_conn = pg::PgConn::Connect(config_.sink_dsn);
     if (!sink_conn.ok()) continue;
     sink_ = std::make_unique<sink::SummaryWriter>(std::move(sink_conn).value(), config_.meta_schema);
-    Status r = RecoverPending();
+    Status r = RecoverPending(checkpoint_);
     if (!r.ok() && !r.retryable()) return r;
     if (r.ok()) backoff = std::chrono::milliseconds(200);
   }
