@@ -63,3 +63,30 @@ name = "by_g"
 query = "SELECT g, count(*) AS n FROM t GROUP BY g"'
 expect 0 "by_g: incremental" -- "$TALLY" validate --config "$WORK/ok.toml"
 echo "cli_errors passed"
+
+# The role lacks REPLICATION.
+q -c "CREATE ROLE plain LOGIN; GRANT SELECT ON t TO plain; GRANT CREATE ON SCHEMA public TO plain;
+      GRANT CREATE ON DATABASE postgres TO plain"
+write_config "$WORK/norepl.toml" '[[views]]
+name = "by_g2"
+query = "SELECT g, count(*) AS n FROM t GROUP BY g"'
+sed -i "s/user=postgres/user=plain/" "$WORK/norepl.toml"
+expect 1 "needs the REPLICATION attribute" -- "$TALLY" init --config "$WORK/norepl.toml"
+
+# The slot disappears while tally is down: tally refuses to go on, naming the slot.
+"$TALLY" init --config "$WORK/ok.toml" >/dev/null 2>&1
+q -c "SELECT pg_drop_replication_slot('tally')" >/dev/null
+expect 1 "replication slot 'tally' is missing" -- "$TALLY" run --config "$WORK/ok.toml"
+
+# A server without wal_level = logical.
+"$ROOT/scripts/pgcluster" destroy "$CLUSTER" >/dev/null
+start_cluster "wal_level = replica"
+q -c "CREATE TABLE t (id int PRIMARY KEY, g text, x int)"
+write_config "$WORK/walrep.toml" '[[views]]
+name = "by_g"
+query = "SELECT g, count(*) AS n FROM t GROUP BY g"'
+# The old state belongs to the destroyed cluster: refused, not reused.
+expect 1 "belongs to another database" -- "$TALLY" init --config "$WORK/walrep.toml"
+rm -rf "$WORK/state"
+expect 1 "tally needs wal_level = logical" -- "$TALLY" init --config "$WORK/walrep.toml"
+echo "cli_errors (server checks) passed"

@@ -66,8 +66,13 @@ Result<std::unique_ptr<PgConn>> PgConn::Connect(const std::string& dsn, bool rep
     // Authentication and unknown database are not going to fix themselves.
     bool permanent = msg.find("authentication failed") != std::string::npos ||
                      msg.find("does not exist") != std::string::npos ||
-                     msg.find("invalid") != std::string::npos;
+                     msg.find("invalid") != std::string::npos ||
+                     msg.find("replication role") != std::string::npos ||
+                     msg.find("permission denied") != std::string::npos;
     std::string text = "cannot connect to " + RedactDsn(dsn) + ": " + msg;
+    if (replication && msg.find("replication role") != std::string::npos) {
+      text += " (tally's role needs the REPLICATION attribute: ALTER ROLE <role> REPLICATION)";
+    }
     return permanent ? Status::FailedPrecondition(text) : Status::Unavailable(text);
   }
   // Server notices ("relation ... already exists, skipping") are not the user's business.
