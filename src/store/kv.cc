@@ -6,7 +6,10 @@
 #include <rocksdb/perf_level.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
 #include <map>
+
+#include <rocksdb/slice_transform.h>
 
 namespace tally::store {
 
@@ -95,7 +98,15 @@ class RocksStore : public KvStore {
     for (const auto& [b, e] : batch.ranges()) {
       wb.DeleteRange(rocksdb::Slice(b), rocksdb::Slice(e));
     }
-    for (const auto& op : batch.ops()) {
+    // In key order (stable, so the last write of a key still wins): consecutive inserts then
+    // land next to each other in the memtable, which the insert hint below makes cheap.
+    const auto& ops = batch.ops();
+    std::vector<uint32_t> order(ops.size());
+    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](uint32_t a, uint32_t b) { return ops[a].key < ops[b].key; });
+    for (uint32_t i : order) {
+      const auto& op = ops[i];
       if (op.is_delete) {
         wb.Delete(rocksdb::Slice(op.key));
       } else {
@@ -179,6 +190,7 @@ Result<std::unique_ptr<KvStore>> OpenRocksDb(const std::string& dir) {
   options.memtable_prefix_bloom_size_ratio = 0.05;
   options.memtable_whole_key_filtering = true;
   options.write_buffer_size = 64 << 20;
+  options.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(5));
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
