@@ -393,10 +393,11 @@ SERIES=$(awk -F'\t' -v W="$WINDOW" -v R="$STEADY_TXN_ROWS" '
                   tps[w] = f[2] + 0; for (i = 3; i in f; i++) if (f[i] ~ /^lag /) { split(f[i], l, " "); lg[w] = l[2] } }
   END {
     for (w = 0; w <= last || (w in seen); w++)
-      printf "| %d–%d | %s | %s | %s | %s | %s | %.1f | %d | %s |\n", w * W, (w + 1) * W,
+      printf "| %d–%d | %s | %s | %s | %s | %s | %s | %s | %s |\n", w * W, (w + 1) * W,
         (w in tps) ? sprintf("%.0f", tps[w] * R) : "", (w in lg) ? lg[w] : "",
         (w in pn) ? pn[w] : 0, (w in p50) ? p50[w] : "", (w in pmx) ? pmx[w] : "",
-        rss[w] / 1024, lag[w], (w in st) ? sprintf("%.3f", st[w]) : ""
+        (w in seen) ? sprintf("%.1f", rss[w] / 1024) : "", (w in seen) ? lag[w] : "",
+        (w in st) ? sprintf("%.3f", st[w]) : ""
   }' "$WORK/probe_w.tsv" "$WORK/rss.tsv" "$WORK/pgbench.err")
 
 # --- correctness -------------------------------------------------------------------------
@@ -463,7 +464,7 @@ Method: tally running and caught up; pgbench -n -c $STEADY_CLIENTS -j $STEADY_CL
 | tally's own CPU during the load (share of one core) | $(calc %.1f "100 * ($cpu1 - $cpu0) / $CLK_TCK / $steady_wall")% ($(calc %.1f "($cpu1 - $cpu0) / $CLK_TCK * 1e6 / ($steady_changes > 0 ? $steady_changes : 1)") µs per row change) |
 | tally's walsender + sink backend CPU during the load (share of one core) | $(calc %.1f "100 * ($be1 - $be0) / $CLK_TCK / $steady_wall")% |
 
-Per ${WINDOW}-second window since the load started (probes by commit time; RSS, lag_bytes and staleness from the 1-second samples of /proc and \`tally status --json\`; load and schedule lag from pgbench -P $WINDOW):
+Per ${WINDOW}-second window since the load started (probes by commit time; RSS, lag_bytes and staleness from the 1-second samples of /proc and \`tally status --json\`; load and schedule lag from pgbench -P $WINDOW, which prints no line for its last interval):
 
 | seconds | load (row changes/s) | pgbench schedule lag (ms) | probes | probe p50 (ms) | probe max (ms) | tally RSS max (MB) | lag_bytes max | staleness_seconds max |
 |---|---:|---:|---:|---:|---:|---:|---:|---:|

@@ -12,9 +12,9 @@ cleanup() {
   [ -n "$TALLY_PID" ] && kill -9 "$TALLY_PID" 2>/dev/null || true
   if [ $rc -ne 0 ]; then
     echo "--- tally log (tail) ---" >&2
-    tail -40 "$WORK"/tally*.log 2>/dev/null >&2 || true
+    tail -40 "$WORK"/tally*.log >&2 2>/dev/null || true
     echo "--- server log (tail) ---" >&2
-    tail -20 "$CLUSTER/server.log" 2>/dev/null >&2 || true
+    tail -20 "$CLUSTER/server.log" >&2 2>/dev/null || true
   fi
   "$ROOT/scripts/pgcluster" destroy "$CLUSTER" >/dev/null 2>&1 || true
   rm -rf "$WORK"

@@ -85,6 +85,9 @@ int CommandSync(const Config& config, const CommandOptions& opts, std::ostream&)
                                                     : pg::PgConn::Connect(config.sink_dsn);
   if (!sink.ok()) return Fail(sink.status());
   auto deadline = std::chrono::steady_clock::now() + opts.timeout;
+  // Without a consumer on the slot nothing will ever pass the barrier: say so instead of
+  // waiting out the timeout (after a grace period for a daemon that is starting).
+  auto consumer_seen = std::chrono::steady_clock::now();
   for (;;) {
     auto q = (*sink)->ExecParams(
         "SELECT count(*) FILTER (WHERE applied_lsn > $2::pg_lsn), count(*) FROM " +
@@ -93,6 +96,15 @@ int CommandSync(const Config& config, const CommandOptions& opts, std::ostream&)
     if (q.ok() && q->get(0, 0) == std::to_string(names.size())) return 0;
     if (!q.ok() && !q.status().retryable() && q.status().code() != StatusCode::kInvalidArgument) {
       return Fail(q.status());
+    }
+    auto active = (*sink)->ExecParams(
+        "SELECT active FROM pg_replication_slots WHERE slot_name = $1", {config.slot});
+    if (active.ok() && active->rows() == 1 && active->get(0, 0) == "t") {
+      consumer_seen = std::chrono::steady_clock::now();
+    } else if (std::chrono::steady_clock::now() - consumer_seen > std::chrono::seconds(20)) {
+      std::cerr << "tally: sync: no `tally run` is consuming slot " << config.slot
+                << " (for 20 s); the views are at their last applied position\n";
+      return 1;
     }
     if (std::chrono::steady_clock::now() > deadline) {
       std::cerr << "tally: sync timed out after " << opts.timeout.count()

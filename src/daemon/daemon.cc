@@ -113,6 +113,8 @@ class Daemon {
   Status Backfill(std::vector<ViewRuntime*> views, const std::string& snapshot, Lsn position);
   // Writes the summary rows an interrupted batch left pending, at `position`.
   Status RecoverPending(Lsn position);
+  Status DropStaged();
+  Status FinishInterruptedWork();
   Status StreamOnce();
   Status HandleMessage(std::string_view payload);
   Status HandleChange(const pgoutput::Message& m, Lsn commit_lsn);
@@ -202,8 +204,12 @@ Status Daemon::OpenState() {
   }
   TALLY_ASSIGN_OR_RETURN(auto next, state_->Get(kMetaNextViewId));
   if (next) next_view_id_ = static_cast<uint32_t>(std::stoul(*next));
-  // Staged streamed transactions never survive a restart: the server re-sends them whole.
-  // Only one whose Stream Commit arrived and whose replay was interrupted is kept.
+  return DropStaged();
+}
+
+// Staged streamed transactions never survive a restart or reconnect: the server re-sends them
+// whole. Only one whose Stream Commit arrived and whose replay was interrupted is kept.
+Status Daemon::DropStaged() {
   TALLY_ASSIGN_OR_RETURN(auto replay, state_->Get(kMetaReplay));
   std::string keep;
   if (replay) keep = StagePrefix(static_cast<uint32_t>(std::stoul(*replay)));
@@ -213,7 +219,21 @@ Status Daemon::OpenState() {
     if (keep.empty() || it->key().substr(0, keep.size()) != keep) b.Delete(it->key());
   }
   TALLY_RETURN_IF_ERROR(it->status());
+  stage_seq_.clear();
   return state_->Write(b, false);
+}
+
+// What an interrupted run left: a streamed transaction half applied (finished first, from its
+// staged changes), then summary rows written to the state but not to the sink.
+Status Daemon::FinishInterruptedWork() {
+  for (auto& v : views_) v->maintainer->Reset();
+  TALLY_ASSIGN_OR_RETURN(auto replay, state_->Get(kMetaReplay));
+  if (replay) {
+    spdlog::info("finishing a streamed transaction interrupted while being applied ({})", *replay);
+    TALLY_RETURN_IF_ERROR(LoadRelations());
+    TALLY_RETURN_IF_ERROR(ReplayStaged(*replay));
+  }
+  return RecoverPending(checkpoint_);
 }
 
 Status Daemon::CheckStateIdentity(const std::string& system_id) {
@@ -477,14 +497,7 @@ Status Daemon::Prepare(bool create_missing) {
                                                                  true, true));
     TALLY_RETURN_IF_ERROR(Backfill(to_backfill, created.snapshot_name, created.consistent_point));
   }
-  // A streamed transaction interrupted half-applied is finished before anything else.
-  TALLY_ASSIGN_OR_RETURN(auto replay, state_->Get(kMetaReplay));
-  if (replay) {
-    spdlog::info("finishing a streamed transaction interrupted while being applied ({})", *replay);
-    TALLY_RETURN_IF_ERROR(LoadRelations());
-    TALLY_RETURN_IF_ERROR(ReplayStaged(*replay));
-  }
-  return RecoverPending(checkpoint_);
+  return FinishInterruptedWork();
 }
 
 Status Daemon::Backfill(std::vector<ViewRuntime*> views, const std::string& snapshot,
@@ -731,8 +744,12 @@ Status Daemon::ApplyRowChange(ViewRuntime& v, const pgoutput::RowChange& c, bool
     if (!have_old && !is_insert) {
       TALLY_ASSIGN_OR_RETURN(auto stored, v.maintainer->LookupRow(pk_old_, *state_));
       if (!stored) {
-        return Status::Corruption("view " + v.config->name + ": no stored row for a key of " +
-                                  plan.source.QualifiedName() +
+        std::vector<std::optional<std::string>> key;
+        engine::DecodeRow(pk_old_, &key).IgnoreError();
+        std::string shown;
+        for (const auto& k : key) shown += (shown.empty() ? "" : ", ") + k.value_or("NULL");
+        return Status::Corruption("view " + v.config->name + ": no stored row for key (" + shown +
+                                  ") of " + plan.source.QualifiedName() +
                                   " that an UPDATE or DELETE changed (the state missed a row)");
       }
       TALLY_RETURN_IF_ERROR(engine::DecodeRow(*stored, &stored_row_));
@@ -1035,12 +1052,7 @@ Status Daemon::HandleMessage(std::string_view payload) {
 Status Daemon::StreamOnce() {
   relations_.Clear();
   decoder_.Reset();
-  stage_seq_.clear();
-  {
-    store::KvBatch b;
-    TALLY_RETURN_IF_ERROR(store::DeletePrefix(*state_, "s", &b));
-    TALLY_RETURN_IF_ERROR(state_->Write(b, false));
-  }
+  TALLY_RETURN_IF_ERROR(DropStaged());
   for (auto& v : views_) v->maintainer->Reset();
   batch_dirty_ = false;
   batch_changes_ = 0;
@@ -1116,7 +1128,7 @@ Status Daemon::RunLoop() {
     auto sink_conn = pg::PgConn::Connect(config_.sink_dsn);
     if (!sink_conn.ok()) continue;
     sink_ = std::make_unique<sink::SummaryWriter>(std::move(sink_conn).value(), config_.meta_schema);
-    Status r = RecoverPending(checkpoint_);
+    Status r = FinishInterruptedWork();
     if (!r.ok() && !r.retryable()) return r;
     if (r.ok()) backoff = std::chrono::milliseconds(200);
   }

@@ -26,7 +26,7 @@ class WriteBatch;
 
 namespace tally::store {
 
-inline constexpr uint32_t kStateFormatVersion = 1;
+inline constexpr uint32_t kStateFormatVersion = 2;  // 2: group states carry min/max extremes
 
 class KvIterator {
  public:
