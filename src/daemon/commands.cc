@@ -81,8 +81,7 @@ int CommandSync(const Config& config, const CommandOptions& opts, std::ostream&)
   std::string barrier(r->get(0, 0));
   std::vector<std::string> names;
   for (const auto& v : config.views) names.push_back(v.name);
-  auto sink = config.sink_dsn == config.source_dsn ? std::move(conn)
-                                                    : pg::PgConn::Connect(config.sink_dsn);
+  auto sink = pg::PgConn::Connect(config.sink_dsn);
   if (!sink.ok()) return Fail(sink.status());
   auto deadline = std::chrono::steady_clock::now() + opts.timeout;
   // Without a consumer on the slot nothing will ever pass the barrier: say so instead of
@@ -97,7 +96,7 @@ int CommandSync(const Config& config, const CommandOptions& opts, std::ostream&)
     if (!q.ok() && !q.status().retryable() && q.status().code() != StatusCode::kInvalidArgument) {
       return Fail(q.status());
     }
-    auto active = (*sink)->ExecParams(
+    auto active = (*conn)->ExecParams(
         "SELECT active FROM pg_replication_slots WHERE slot_name = $1", {config.slot});
     if (active.ok() && active->rows() == 1 && active->get(0, 0) == "t") {
       consumer_seen = std::chrono::steady_clock::now();
