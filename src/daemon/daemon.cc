@@ -109,7 +109,7 @@ class Daemon {
   Status EnsurePublication();
   Status EnsureSummaryTable(ViewRuntime& v);
   Status LoadViewMetas();
-  Status SaveViewMeta(const ViewRuntime& v, bool ready, store::KvBatch* batch);
+  void SaveViewMeta(const ViewRuntime& v, bool ready, store::KvBatch* batch);
   Status Backfill(std::vector<ViewRuntime*> views, const std::string& snapshot, Lsn position);
   // Writes the summary rows an interrupted batch left pending, at `position`.
   Status RecoverPending(Lsn position);
@@ -368,12 +368,11 @@ Status Daemon::EnsureSummaryTable(ViewRuntime& v) {
   return Status::Ok();
 }
 
-Status Daemon::SaveViewMeta(const ViewRuntime& v, bool ready, store::KvBatch* batch) {
+void Daemon::SaveViewMeta(const ViewRuntime& v, bool ready, store::KvBatch* batch) {
   std::string meta = (ready ? "ready\n" : "backfill\n") + v.config->name + "\n" +
                      v.start_lsn.ToString() + "\n" + std::to_string(v.groups) + "\n" +
                      v.plan().query_sql;
   batch->Put(ViewMetaKey(v.id), meta);
-  return Status::Ok();
 }
 
 Status Daemon::LoadViewMetas() {
@@ -522,18 +521,20 @@ Status Daemon::Backfill(std::vector<ViewRuntime*> views, const std::string& snap
     }
     v->start_lsn = position;
     v->groups = 0;
-    TALLY_RETURN_IF_ERROR(SaveViewMeta(*v, false, &clear));
+    SaveViewMeta(*v, false, &clear);
     clear.Put(kMetaNextViewId, std::to_string(next_view_id_));
     TALLY_RETURN_IF_ERROR(state_->Write(clear, true));
 
     const auto& plan = v->plan();
     const auto& src = plan.source;
+    // The input columns, then the primary key. A view that reads no column (count(*) only)
+    // gets one placeholder field, never read, so that the key starts at a known position.
     std::string select;
     for (int c : plan.input_columns) {
       select += (select.empty() ? "" : ", ") + QuoteIdentifier(src.columns[c].name);
     }
+    if (select.empty()) select = "1";
     for (int c : src.primary_key) select += ", " + QuoteIdentifier(src.columns[c].name);
-    if (select.empty()) select = "1";  // count(*) only: one dummy field is never read
     const size_t ninputs = plan.input_columns.size();
     std::vector<std::optional<std::string>> fields;
     std::vector<std::optional<std::string_view>> views_of;
@@ -606,7 +607,7 @@ Status Daemon::Backfill(std::vector<ViewRuntime*> views, const std::string& snap
     if (!applied.ok()) return applied.WithContext("view " + v->config->name + ": backfill");
     v->ready = true;
     store::KvBatch done;
-    TALLY_RETURN_IF_ERROR(SaveViewMeta(*v, true, &done));
+    SaveViewMeta(*v, true, &done);
     TALLY_RETURN_IF_ERROR(state_->Write(done, true));
     spdlog::info("view {}: backfilled {} rows into {} groups at {}", v->config->name, rows,
                  v->groups, position.ToString());
@@ -679,7 +680,7 @@ Status Daemon::Flush() {
     v.groups += v.maintainer->group_count_delta();
     if (!rows[i].empty() || rewrite) {
       deltas.push_back({&v.table, v.config->name, rewrite, &rows[i], v.groups});
-      SaveViewMeta(v, true, &batch).IgnoreError();
+      SaveViewMeta(v, true, &batch);
     }
   }
   for (uint32_t xid : committed_stages_) {
@@ -880,7 +881,7 @@ Status Daemon::ReplayStaged(const std::string& marker) {
         batch.Put(RewriteKey(v->id), "1");
       }
       v->groups += v->maintainer->group_count_delta();
-      SaveViewMeta(*v, true, &batch).IgnoreError();
+      SaveViewMeta(*v, true, &batch);
     }
     batch.Put(kMetaReplay, std::to_string(xid) + " " + commit_lsn.ToString() + " " +
                                end_lsn.ToString() + " " + std::to_string(next));

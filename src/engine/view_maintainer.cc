@@ -47,6 +47,13 @@ bool ReadI64(std::string_view* in, int64_t* v) {
   return true;
 }
 
+compiler::EvalContext EvalContextFor(const EvalSettings& settings) {
+  compiler::EvalContext ctx;
+  ctx.session_zone = settings.session_zone;
+  ctx.collation = settings.collation;
+  return ctx;
+}
+
 bool IsValueCounted(const agg::AggSpec& spec) {
   return spec.kind == agg::AggKind::kMin || spec.kind == agg::AggKind::kMax || spec.distinct;
 }
@@ -264,10 +271,8 @@ std::string ViewMaintainer::ValueCountPrefix(const std::string& group_key, size_
 
 Status ViewMaintainer::ApplyRow(RowFields row, int64_t weight, store::KvStore& store) {
   TALLY_RETURN_IF_ERROR(Parse(row));
-  compiler::EvalContext ctx;
+  compiler::EvalContext ctx = EvalContextFor(settings_);
   ctx.row = row_values_;
-  ctx.session_zone = settings_.session_zone;
-  ctx.collation = settings_.collation;
   if (plan_.where) {
     auto pass = compiler::EvaluatePredicate(*plan_.where, ctx);
     if (!pass.ok()) return pass.status().WithContext("view " + plan_.name + ", WHERE");
@@ -429,11 +434,9 @@ Result<std::optional<SinkRow>> ViewMaintainer::ComputeRow(const GroupState& g) c
       results[i] = std::move(v).value();
     }
   }
-  compiler::EvalContext ctx;
+  compiler::EvalContext ctx = EvalContextFor(settings_);
   ctx.group_keys = g.keys;
   ctx.aggregates = results;
-  ctx.session_zone = settings_.session_zone;
-  ctx.collation = settings_.collation;
   if (plan_.having) {
     auto pass = compiler::EvaluatePredicate(*plan_.having, ctx);
     if (!pass.ok()) return pass.status().WithContext("view " + plan_.name + ", HAVING");
