@@ -86,15 +86,15 @@ kill_tally() {
 # check_view NAME QUERY: the summary equals the query, EXCEPT ALL both ways, one snapshot.
 check_view() {
   local name=$1 query=$2
-  local diff
+  local diff table="\"${1//\"/\"\"}\""
   diff=$(q -c "BEGIN ISOLATION LEVEL REPEATABLE READ;
-    SELECT 'extra', * FROM (TABLE \"$name\" EXCEPT ALL ($query)) a;
-    SELECT 'missing', * FROM (($query) EXCEPT ALL TABLE \"$name\") b;
+    SELECT 'extra', * FROM (TABLE $table EXCEPT ALL ($query)) a;
+    SELECT 'missing', * FROM (($query) EXCEPT ALL TABLE $table) b;
     COMMIT;")
   if [ -n "$diff" ]; then
     echo "FAIL: view $name differs from its query:" >&2
     echo "$diff" | head -20 >&2
     return 1
   fi
-  echo "ok: $name equals its query ($(q -c "SELECT count(*) FROM \"$name\"") rows)"
+  echo "ok: $name equals its query ($(q -c "SELECT count(*) FROM $table") rows)"
 }

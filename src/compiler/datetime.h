@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "tally/core/datetime.h"
 #include "tally/core/status.h"
 #include "tally/core/value.h"
 
@@ -16,16 +17,11 @@ class time_zone;
 
 namespace tally::compiler::dt {
 
-inline constexpr int64_t kUsecPerSec = 1000000;
-inline constexpr int64_t kUsecPerDay = 86400LL * kUsecPerSec;
-inline constexpr int64_t kUnixEpochDays = 10957;  // 1970-01-01 -> 2000-01-01
-inline constexpr int64_t kUnixEpochUsec = kUnixEpochDays * kUsecPerDay;
-
-inline int64_t FloorDiv(int64_t a, int64_t b) {
-  int64_t q = a / b;
-  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
-  return q;
-}
+using datetime::FloorDiv;
+using datetime::kUnixEpochDays;
+using datetime::kUnixEpochUsecs;
+using datetime::kUsecsPerDay;
+using datetime::kUsecsPerSec;
 
 struct Civil {
   int year = 2000;
@@ -45,13 +41,13 @@ int64_t TimestampFromCivil(const Civil& c);
 // Offset (seconds east of UTC) in force at the UTC instant; 0 for a null zone.
 int64_t OffsetAt(const date::time_zone* zone, int64_t utc_usec);
 inline int64_t UtcToLocal(const date::time_zone* zone, int64_t utc_usec) {
-  return utc_usec + OffsetAt(zone, utc_usec) * kUsecPerSec;
+  return utc_usec + OffsetAt(zone, utc_usec) * kUsecsPerSec;
 }
 // Postgres's DetermineTimeZoneOffset: a local time in a spring-forward gap takes the offset
 // before the transition, an ambiguous one (fall back) the offset after it.
 int64_t LocalOffset(const date::time_zone* zone, int64_t local_usec);
 inline int64_t LocalToUtc(const date::time_zone* zone, int64_t local_usec) {
-  return local_usec - LocalOffset(zone, local_usec) * kUsecPerSec;
+  return local_usec - LocalOffset(zone, local_usec) * kUsecsPerSec;
 }
 
 int DayOfWeek(int64_t days);  // 0 = Sunday

@@ -9,17 +9,19 @@
 #include <cstring>
 #include <limits>
 
+#include "tally/core/datetime.h"
+
 namespace tally {
 namespace {
 
-constexpr int64_t kUsecsPerSec = 1000000;
-constexpr int64_t kUsecsPerMinute = 60 * kUsecsPerSec;
-constexpr int64_t kUsecsPerHour = 60 * kUsecsPerMinute;
-constexpr int64_t kUsecsPerDay = 24 * kUsecsPerHour;
-constexpr int64_t kPostgresEpochJdate = 2451545;  // date2j(2000, 1, 1)
-// Postgres's infinite dates and timestamps (DATEVAL_NOBEGIN/NOEND, DT_NOBEGIN/NOEND).
-constexpr int64_t kTsNoBegin = kTimestampNoBegin;
-constexpr int64_t kTsNoEnd = kTimestampNoEnd;
+using datetime::AppendDate;
+using datetime::Date2J;
+using datetime::DaysInMonth;
+using datetime::kPostgresEpochJdate;
+using datetime::kUsecsPerDay;
+using datetime::kUsecsPerHour;
+using datetime::kUsecsPerMinute;
+using datetime::kUsecsPerSec;
 
 bool IsSpace(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
@@ -46,83 +48,15 @@ Status SyntaxError(Oid type, std::string_view text) {
                                  ": \"" + std::string(text) + "\"");
 }
 
-// ---- dates (Postgres's date2j / j2date, proleptic Gregorian; year 0 is 1 BC) ----
-
-int64_t Date2J(int64_t year, int64_t month, int64_t day) {
-  if (month > 2) {
-    month += 1;
-    year += 4800;
-  } else {
-    month += 13;
-    year += 4799;
-  }
-  int64_t century = year / 100;
-  int64_t julian = year * 365 - 32167;
-  julian += year / 4 - century + century / 4;
-  julian += 7834 * month / 256 + day;
-  return julian;
-}
-
-void J2Date(int64_t jd, int64_t* year, int* month, int* day) {
-  uint64_t julian = static_cast<uint64_t>(jd) + 32044;
-  uint64_t quad = julian / 146097;
-  uint64_t extra = (julian - quad * 146097) * 4 + 3;
-  julian += 60 + quad * 3 + extra / 146097;
-  quad = julian / 1461;
-  julian -= quad * 1461;
-  int64_t y = static_cast<int64_t>(julian * 4 / 1461);
-  julian = ((y != 0) ? ((julian + 305) % 365) : ((julian + 306) % 366)) + 123;
-  y += static_cast<int64_t>(quad * 4);
-  *year = y - 4800;
-  quad = julian * 2141 / 65536;
-  *day = static_cast<int>(julian - 7834 * quad / 256);
-  *month = static_cast<int>((quad + 10) % 12 + 1);
-}
-
-bool IsLeap(int64_t y) { return (y % 4 == 0) && ((y % 100 != 0) || (y % 400 == 0)); }
-
-int DaysInMonth(int64_t year, int64_t month) {
-  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (month == 2 && IsLeap(year)) return 29;
-  return kDays[month - 1];
-}
-
-void AppendZeroPadded(std::string* out, uint64_t v, int width) {
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof(buf), v);
-  int len = static_cast<int>(r.ptr - buf);
-  for (int i = len; i < width; ++i) out->push_back('0');
-  out->append(buf, r.ptr);
-}
+// ---- dates and timestamps ----
 
 // Appends "YYYY-MM-DD" of a Julian day; returns true when the year is BC.
 bool AppendIsoDate(std::string* out, int64_t jd) {
   int64_t year;
   int month, day;
-  J2Date(jd, &year, &month, &day);
-  bool bc = year <= 0;
-  AppendZeroPadded(out, static_cast<uint64_t>(bc ? 1 - year : year), 4);
-  out->push_back('-');
-  AppendZeroPadded(out, static_cast<uint64_t>(month), 2);
-  out->push_back('-');
-  AppendZeroPadded(out, static_cast<uint64_t>(day), 2);
-  return bc;
-}
-
-// Seconds with up to 6 fractional digits and no trailing zeros (AppendSeconds).
-void AppendSeconds(std::string* out, int64_t sec, int64_t fsec) {
-  AppendZeroPadded(out, static_cast<uint64_t>(sec < 0 ? -sec : sec), 2);
-  if (fsec == 0) return;
-  uint64_t f = static_cast<uint64_t>(fsec < 0 ? -fsec : fsec);
-  char digits[6];
-  for (int i = 5; i >= 0; --i) {
-    digits[i] = static_cast<char>('0' + f % 10);
-    f /= 10;
-  }
-  int len = 6;
-  while (len > 0 && digits[len - 1] == '0') --len;
-  out->push_back('.');
-  out->append(digits, len);
+  datetime::J2Date(jd, &year, &month, &day);
+  AppendDate(out, year, month, day);
+  return year <= 0;
 }
 
 // Parses "YYYY-MM-DD" at the start of s; on success advances s and sets the Julian day.
@@ -165,7 +99,7 @@ Result<int64_t> ParseDate(std::string_view text) {
   std::string_view s = Trim(text);
   if (EqualsNoCase(s, "infinity") || EqualsNoCase(s, "+infinity")) return kDateNoEnd;
   if (EqualsNoCase(s, "-infinity")) return kDateNoBegin;
-  if (EqualsNoCase(s, "epoch")) return int64_t{-10957};
+  if (EqualsNoCase(s, "epoch")) return -datetime::kUnixEpochDays;
   bool bc = ConsumeBc(&s);
   int64_t y, m, d;
   std::string_view rest = s;
@@ -282,9 +216,9 @@ bool ParseTzOffset(std::string_view* s, int64_t* offset_secs) {
 
 Result<int64_t> ParseTimestamp(Oid type, std::string_view text) {
   std::string_view s = Trim(text);
-  if (EqualsNoCase(s, "infinity") || EqualsNoCase(s, "+infinity")) return kTsNoEnd;
-  if (EqualsNoCase(s, "-infinity")) return kTsNoBegin;
-  if (EqualsNoCase(s, "epoch")) return int64_t{-10957} * kUsecsPerDay;
+  if (EqualsNoCase(s, "infinity") || EqualsNoCase(s, "+infinity")) return kTimestampNoEnd;
+  if (EqualsNoCase(s, "-infinity")) return kTimestampNoBegin;
+  if (EqualsNoCase(s, "epoch")) return -datetime::kUnixEpochDays * kUsecsPerDay;
   bool bc = ConsumeBc(&s);
   int64_t y, m, d;
   if (!ParseIsoDatePart(&s, &y, &m, &d)) return SyntaxError(type, text);
@@ -321,29 +255,17 @@ Result<int64_t> ParseTimestamp(Oid type, std::string_view text) {
 }
 
 std::string FormatTimestamp(Oid type, int64_t micros) {
-  if (micros == kTsNoBegin) return "-infinity";
-  if (micros == kTsNoEnd) return "infinity";
-  int64_t date = micros / kUsecsPerDay;
-  int64_t time = micros % kUsecsPerDay;
-  if (time < 0) {
-    time += kUsecsPerDay;
-    date -= 1;
-  }
+  if (micros == kTimestampNoBegin) return "-infinity";
+  if (micros == kTimestampNoEnd) return "infinity";
+  datetime::DayAndTime split = datetime::SplitTimestamp(micros);
+  datetime::TimeFields t = datetime::SplitTime(split.time);
   std::string out;
-  bool bc = AppendIsoDate(&out, date + kPostgresEpochJdate);
+  bool bc = AppendIsoDate(&out, split.days + kPostgresEpochJdate);
   out.push_back(' ');
-  int64_t hour = time / kUsecsPerHour;
-  time -= hour * kUsecsPerHour;
-  int64_t min = time / kUsecsPerMinute;
-  time -= min * kUsecsPerMinute;
-  int64_t sec = time / kUsecsPerSec;
-  int64_t fsec = time - sec * kUsecsPerSec;
-  AppendZeroPadded(&out, static_cast<uint64_t>(hour), 2);
-  out.push_back(':');
-  AppendZeroPadded(&out, static_cast<uint64_t>(min), 2);
-  out.push_back(':');
-  AppendSeconds(&out, sec, fsec);
-  if (type == pgtype::kTimestampTz) out += "+00";  // tally's sessions run with TimeZone=UTC
+  datetime::AppendTime(&out, static_cast<uint64_t>(t.hour), static_cast<uint64_t>(t.minute),
+                       static_cast<uint64_t>(t.second), static_cast<uint64_t>(t.usec));
+  // tally's sessions run with TimeZone=UTC.
+  if (type == pgtype::kTimestampTz) datetime::AppendTzOffset(&out, 0);
   if (bc) out += " BC";
   return out;
 }
@@ -363,38 +285,30 @@ void AddPostgresIntPart(std::string* out, int64_t value, const char* units, bool
   *is_zero = false;
 }
 
+uint64_t Magnitude(int64_t v) {
+  return v < 0 ? 0 - static_cast<uint64_t>(v) : static_cast<uint64_t>(v);
+}
+
 std::string FormatInterval(const Interval& iv) {
   // interval2itm + EncodeInterval(INTSTYLE_POSTGRES).
-  int64_t year = iv.months / 12;
-  int64_t mon = iv.months % 12;
-  int64_t mday = iv.days;
-  int64_t time = iv.micros;
-  int64_t hour = time / kUsecsPerHour;
-  time -= hour * kUsecsPerHour;
-  int64_t min = time / kUsecsPerMinute;
-  time -= min * kUsecsPerMinute;
-  int64_t sec = time / kUsecsPerSec;
-  int64_t fsec = time - sec * kUsecsPerSec;
-
+  datetime::IntervalFields f = datetime::SplitInterval(iv);
+  const datetime::TimeFields& t = f.time;
   std::string out;
   bool is_zero = true;
   bool is_before = false;
-  AddPostgresIntPart(&out, year, "year", &is_zero, &is_before);
-  AddPostgresIntPart(&out, mon, "mon", &is_zero, &is_before);
-  AddPostgresIntPart(&out, mday, "day", &is_zero, &is_before);
-  if (is_zero || hour != 0 || min != 0 || sec != 0 || fsec != 0) {
-    bool minus = hour < 0 || min < 0 || sec < 0 || fsec < 0;
+  AddPostgresIntPart(&out, f.year, "year", &is_zero, &is_before);
+  AddPostgresIntPart(&out, f.mon, "mon", &is_zero, &is_before);
+  AddPostgresIntPart(&out, f.mday, "day", &is_zero, &is_before);
+  if (is_zero || t.hour != 0 || t.minute != 0 || t.second != 0 || t.usec != 0) {
+    bool minus = t.hour < 0 || t.minute < 0 || t.second < 0 || t.usec < 0;
     if (!is_zero) out.push_back(' ');
     if (minus) {
       out.push_back('-');
     } else if (is_before) {
       out.push_back('+');
     }
-    AppendZeroPadded(&out, static_cast<uint64_t>(hour < 0 ? -hour : hour), 2);
-    out.push_back(':');
-    AppendZeroPadded(&out, static_cast<uint64_t>(min < 0 ? -min : min), 2);
-    out.push_back(':');
-    AppendSeconds(&out, sec, fsec);
+    datetime::AppendTime(&out, Magnitude(t.hour), Magnitude(t.minute), Magnitude(t.second),
+                         Magnitude(t.usec));
   }
   return out;
 }
@@ -496,52 +410,59 @@ void Apply(IUnit unit, int64_t ival, double fval, __int128* months_p, __int128* 
   auto frac_micros = [](double f, double usecs) {
     return static_cast<__int128>(std::rint(f * usecs));
   };
+  auto add_micros = [&](int64_t scale) {
+    micros += static_cast<__int128>(ival) * scale + frac_micros(fval, static_cast<double>(scale));
+  };
   // Fractions cascade as DecodeInterval does: months -> days (30) -> seconds.
   auto add_frac_days = [&](double f) {
     double whole = std::trunc(f);
     days += static_cast<__int128>(whole);
     micros += frac_micros(f - whole, static_cast<double>(kUsecsPerDay));
   };
+  auto add_days = [&](int scale) {
+    days += static_cast<__int128>(ival) * scale;
+    add_frac_days(fval * scale);
+  };
+  auto add_months = [&](int scale) {  // years and up: the fraction rounds to whole months
+    months += static_cast<__int128>(ival) * scale + static_cast<__int128>(std::rint(fval * scale));
+  };
   switch (unit) {
     case IUnit::kMicro:
-      micros += ival + frac_micros(fval, 1);
+      add_micros(1);
       break;
     case IUnit::kMilli:
-      micros += static_cast<__int128>(ival) * 1000 + frac_micros(fval, 1000);
+      add_micros(1000);
       break;
     case IUnit::kSecond:
-      micros += static_cast<__int128>(ival) * kUsecsPerSec + frac_micros(fval, kUsecsPerSec);
+      add_micros(kUsecsPerSec);
       break;
     case IUnit::kMinute:
-      micros += static_cast<__int128>(ival) * kUsecsPerMinute + frac_micros(fval, kUsecsPerMinute);
+      add_micros(kUsecsPerMinute);
       break;
     case IUnit::kHour:
-      micros += static_cast<__int128>(ival) * kUsecsPerHour + frac_micros(fval, kUsecsPerHour);
+      add_micros(kUsecsPerHour);
       break;
     case IUnit::kDay:
-      days += ival;
-      add_frac_days(fval);
+      add_days(1);
       break;
     case IUnit::kWeek:
-      days += static_cast<__int128>(ival) * 7;
-      add_frac_days(fval * 7);
+      add_days(7);
       break;
     case IUnit::kMonth:
       months += ival;
-      add_frac_days(fval * 30);
+      add_frac_days(fval * datetime::kDaysPerMonth);
       break;
     case IUnit::kYear:
-      months += static_cast<__int128>(ival) * 12 + static_cast<__int128>(std::rint(fval * 12));
+      add_months(12);
       break;
     case IUnit::kDecade:
-      months += static_cast<__int128>(ival) * 120 + static_cast<__int128>(std::rint(fval * 120));
+      add_months(120);
       break;
     case IUnit::kCentury:
-      months += static_cast<__int128>(ival) * 1200 + static_cast<__int128>(std::rint(fval * 1200));
+      add_months(1200);
       break;
     case IUnit::kMillennium:
-      months +=
-          static_cast<__int128>(ival) * 12000 + static_cast<__int128>(std::rint(fval * 12000));
+      add_months(12000);
       break;
     case IUnit::kNone:
       break;
@@ -882,7 +803,9 @@ std::string FormatFloat(Oid type, double v) {
   }
   out.push_back('e');
   out.push_back(exp < 0 ? '-' : '+');
-  AppendZeroPadded(&out, static_cast<uint64_t>(exp < 0 ? -exp : exp), 2);
+  int abs_exp = exp < 0 ? -exp : exp;
+  if (abs_exp < 10) out.push_back('0');
+  out += std::to_string(abs_exp);
   return out;
 }
 
@@ -959,7 +882,8 @@ int CompareFloat(double a, double b) {
 
 __int128 IntervalSpan(const Interval& i) {
   return static_cast<__int128>(i.micros) +
-         (static_cast<__int128>(i.days) + static_cast<__int128>(i.months) * 30) * kUsecsPerDay;
+         (static_cast<__int128>(i.days) + static_cast<__int128>(i.months) * datetime::kDaysPerMonth) *
+             kUsecsPerDay;
 }
 
 std::string_view BpcharTrim(std::string_view s) {

@@ -50,7 +50,9 @@ Status ReplicationConnection::StartReplication(const std::string& slot, Lsn star
                     conn_->QuoteLiteral(QuoteIdentifier(publication)) + ")";
   PgResult res(PQexec(conn_->raw(), sql.c_str()));
   if (PQresultStatus(res.raw()) != PGRES_COPY_BOTH) {
-    return conn_->ErrorFromResult(res.raw(), "START_REPLICATION on slot " + slot);
+    Status s = conn_->ErrorFromResult(res.raw(), "START_REPLICATION on slot " + slot);
+    // A missing slot or publication is the world's state, not the user's command line.
+    return s.retryable() ? s : Status::FailedPrecondition(s.message());
   }
   if (PQsetnonblocking(conn_->raw(), 1) != 0) {
     return Status::Unavailable("cannot make replication connection non-blocking");
