@@ -41,9 +41,10 @@ const std::string kMetaDbOid = "Mdb_oid";
 const std::string kMetaSlot = "Mslot";
 const std::string kMetaCheckpoint = "Mcheckpoint";
 const std::string kMetaNextViewId = "Mnext_view_id";
-const std::string kRewritePrefix = "Mrewrite";  // + view id: summary must be rewritten whole
-const std::string kMetaReplay = "Mreplay";      // a streamed transaction being applied
+const std::string kRewritePrefix = "Mrewrite";   // + view id: summary must be rewritten whole
+const std::string kMetaReplay = "Mreplay";       // a streamed transaction being applied
 const std::string kMetaRelationPrefix = "Mrel";  // + relation oid: its last Relation message
+const std::string kMetaGroupPrefix = "Mgroup";   // + group id: its stored columns
 
 // Named kill points for crash tests: TALLY_KILL_POINT=name[:n] SIGKILLs the process the n-th
 // time (default 1st) it passes `name`.
@@ -83,10 +84,13 @@ std::string StagePrefix(uint32_t xid) {
 
 int ExitCodeFor(const Status& s) {
   switch (s.code()) {
-    case StatusCode::kOk: return 0;
+    case StatusCode::kOk:
+      return 0;
     case StatusCode::kInvalidArgument:
-    case StatusCode::kNotSupported: return 2;
-    default: return 1;
+    case StatusCode::kNotSupported:
+      return 2;
+    default:
+      return 1;
   }
 }
 
@@ -110,7 +114,13 @@ class Daemon {
   Status EnsureSummaryTable(ViewRuntime& v);
   Status LoadViewMetas();
   void SaveViewMeta(const ViewRuntime& v, bool ready, store::KvBatch* batch);
+  TableGroup* FindGroup(uint32_t id);
+  TableGroup* NewGroup(uint32_t id, const compiler::TableInfo& table,
+                       std::vector<std::string> columns, Lsn start_lsn);
+  Status JoinGroup(ViewRuntime& v, TableGroup& g);
+  Status ApplyGroupChange(TableGroup& g, const pgoutput::RowChange& c, bool is_insert);
   Status Backfill(std::vector<ViewRuntime*> views, const std::string& snapshot, Lsn position);
+  Status FinishBackfill(ViewRuntime* v, Lsn position, int64_t rows);
   // Writes the summary rows an interrupted batch left pending, at `position`.
   Status RecoverPending(Lsn position);
   Status DropStaged();
@@ -118,7 +128,6 @@ class Daemon {
   Status StreamOnce();
   Status HandleMessage(std::string_view payload);
   Status HandleChange(const pgoutput::Message& m, Lsn commit_lsn);
-  Status ApplyRowChange(ViewRuntime& v, const pgoutput::RowChange& c, bool is_insert);
   Status OnCommit(Lsn commit_lsn, Lsn end_lsn, pgoutput::PgTimestamp commit_time);
   // Applies a streamed transaction staged in RocksDB, in chunks of max_batch_changes, each
   // chunk one RocksDB write with the replay marker, so a transaction larger than memory
@@ -137,6 +146,7 @@ class Daemon {
   std::unique_ptr<sink::SummaryWriter> sink_;
   std::unique_ptr<pg::ReplicationConnection> repl_;
   std::vector<std::unique_ptr<ViewRuntime>> views_;
+  std::vector<std::unique_ptr<TableGroup>> groups_;
   std::vector<std::string> view_names_;
   std::unique_ptr<Collation> collation_;
   const date::time_zone* zone_ = nullptr;
@@ -146,9 +156,9 @@ class Daemon {
   pgoutput::Decoder decoder_;
   pgoutput::Message msg_;
   pgoutput::RelationCache relations_;
-  Lsn checkpoint_;           // last end LSN folded into the state (and acknowledged)
-  Lsn batch_position_;       // last commit end LSN folded into the overlay
-  Lsn current_final_lsn_;    // of the open (non-streamed) transaction
+  Lsn checkpoint_;         // last end LSN folded into the state (and acknowledged)
+  Lsn batch_position_;     // last commit end LSN folded into the overlay
+  Lsn current_final_lsn_;  // of the open (non-streamed) transaction
   bool in_transaction_ = false;
   bool batch_dirty_ = false;
   int64_t batch_changes_ = 0;
@@ -162,11 +172,10 @@ class Daemon {
   static constexpr uint64_t kCatchUpBytes = 8 << 20;
   Lsn last_keepalive_end_;
   Clock::time_point last_idle_advance_;
-  std::vector<std::optional<std::string_view>> fields_old_, fields_new_;
+  std::vector<std::optional<std::string_view>> fields_old_, fields_new_, view_old_, view_new_;
   std::vector<std::optional<std::string>> stored_row_;
   std::string pk_old_, pk_new_, encoded_row_;
 };
-
 
 // ---------------------------------------------------------------------------------------
 // Preparation: compile, open state, check identity, create what is missing, backfill.
@@ -176,7 +185,8 @@ Status Daemon::CompileViews(PgCatalog& catalog) {
     auto plan = compiler::CompileView(vc.name, vc.query, catalog);
     if (!plan.ok()) {
       Status s = plan.status();
-      std::string prefix = "view " + vc.name + " (" + config_.path + ":" + std::to_string(vc.line) + ")";
+      std::string prefix =
+          "view " + vc.name + " (" + config_.path + ":" + std::to_string(vc.line) + ")";
       if (s.code() == StatusCode::kNotSupported) {
         return Status::NotSupported(prefix + ": " + s.message() +
                                     " (refresh mode is not implemented yet, so this view cannot "
@@ -231,6 +241,9 @@ Status Daemon::DropStaged() {
 // staged changes), then summary rows written to the state but not to the sink.
 Status Daemon::FinishInterruptedWork() {
   for (auto& v : views_) v->maintainer->Reset();
+  for (auto& g : groups_) {
+    if (g->rows) g->rows->Reset();
+  }
   TALLY_ASSIGN_OR_RETURN(auto replay, state_->Get(kMetaReplay));
   if (replay) {
     spdlog::info("finishing a streamed transaction interrupted while being applied ({})", *replay);
@@ -251,9 +264,8 @@ Status Daemon::CheckStateIdentity(const std::string& system_id) {
         ", database oid " + db_.db_oid + "); point state.dir elsewhere or remove it");
   }
   if (slot && *slot != config_.slot) {
-    return Status::FailedPrecondition("state directory " + config_.state_dir +
-                                      " follows slot '" + *slot + "', the config names slot '" +
-                                      config_.slot + "'");
+    return Status::FailedPrecondition("state directory " + config_.state_dir + " follows slot '" +
+                                      *slot + "', the config names slot '" + config_.slot + "'");
   }
   return Status::Ok();
 }
@@ -284,9 +296,10 @@ Status Daemon::EnsurePublication() {
   if (pub.rows() == 0) {
     std::string list;
     for (const auto& t : tables) list += (list.empty() ? "" : ", ") + t;
-    return c.Exec("CREATE PUBLICATION " + QuoteIdentifier(config_.publication) + " FOR TABLE " +
-                  list + " WITH (publish = 'insert, update, delete, truncate', "
-                  "publish_via_partition_root = true)")
+    return c
+        .Exec("CREATE PUBLICATION " + QuoteIdentifier(config_.publication) + " FOR TABLE " + list +
+              " WITH (publish = 'insert, update, delete, truncate', "
+              "publish_via_partition_root = true)")
         .status();
   }
   for (const auto& v : views_) {
@@ -309,30 +322,31 @@ Status Daemon::EnsureSummaryTable(ViewRuntime& v) {
   auto& c = sink_->conn();
   const std::string& schema = config_.sink_schema;
   const std::string qualified = QuoteIdentifier(schema) + "." + QuoteIdentifier(v.config->name);
-  TALLY_ASSIGN_OR_RETURN(auto exists, c.ExecParams("SELECT to_regclass($1) IS NOT NULL",
-                                                   {qualified}));
-  TALLY_ASSIGN_OR_RETURN(auto ours, c.ExecParams("SELECT 1 FROM " +
-                                                     QuoteIdentifier(config_.meta_schema) +
-                                                     ".views WHERE name = $1",
-                                                 {v.config->name}));
+  TALLY_ASSIGN_OR_RETURN(auto exists,
+                         c.ExecParams("SELECT to_regclass($1) IS NOT NULL", {qualified}));
+  TALLY_ASSIGN_OR_RETURN(auto ours,
+                         c.ExecParams("SELECT 1 FROM " + QuoteIdentifier(config_.meta_schema) +
+                                          ".views WHERE name = $1",
+                                      {v.config->name}));
   if (exists.get(0, 0) == "t" && ours.rows() == 0) {
     return Status::InvalidArgument("view " + v.config->name + ": relation " + qualified +
                                    " already exists and was not created by tally; rename the "
                                    "view or drop that relation");
   }
   if (exists.get(0, 0) != "t") {
-    TALLY_RETURN_IF_ERROR(c.Exec("CREATE SCHEMA IF NOT EXISTS " + QuoteIdentifier(schema)).status());
+    TALLY_RETURN_IF_ERROR(
+        c.Exec("CREATE SCHEMA IF NOT EXISTS " + QuoteIdentifier(schema)).status());
     TALLY_RETURN_IF_ERROR(
         c.Exec("CREATE TABLE " + qualified + " AS " + v.plan().query_sql + " WITH NO DATA")
             .status()
             .WithContext("view " + v.config->name + ": creating the summary table"));
   }
   // Names and types come from Postgres; check they are what the plan computes.
-  TALLY_ASSIGN_OR_RETURN(
-      auto cols, c.ExecParams("SELECT a.attname, a.atttypid FROM pg_attribute a WHERE "
-                              "a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT "
-                              "a.attisdropped ORDER BY a.attnum",
-                              {qualified}));
+  TALLY_ASSIGN_OR_RETURN(auto cols,
+                         c.ExecParams("SELECT a.attname, a.atttypid FROM pg_attribute a WHERE "
+                                      "a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT "
+                                      "a.attisdropped ORDER BY a.attnum",
+                                      {qualified}));
   const auto& outputs = v.plan().outputs;
   if (cols.rows() != static_cast<int>(outputs.size())) {
     return Status::FailedPrecondition("view " + v.config->name + ": summary table " + qualified +
@@ -371,7 +385,7 @@ Status Daemon::EnsureSummaryTable(ViewRuntime& v) {
 void Daemon::SaveViewMeta(const ViewRuntime& v, bool ready, store::KvBatch* batch) {
   std::string meta = (ready ? "ready\n" : "backfill\n") + v.config->name + "\n" +
                      v.start_lsn.ToString() + "\n" + std::to_string(v.groups) + "\n" +
-                     v.plan().query_sql;
+                     std::to_string(v.group_id) + "\n" + v.plan().query_sql;
   batch->Put(ViewMetaKey(v.id), meta);
 }
 
@@ -391,7 +405,7 @@ Status Daemon::LoadViewMetas() {
     const std::string& meta = f->second.second;
     std::vector<std::string> parts;
     size_t pos = 0;
-    for (int i = 0; i < 4; ++i) {
+    for (int i = 0; i < 5; ++i) {
       size_t nl = meta.find('\n', pos);
       parts.push_back(meta.substr(pos, nl - pos));
       pos = nl + 1;
@@ -401,10 +415,12 @@ Status Daemon::LoadViewMetas() {
     v->ready = parts[0] == "ready";
     TALLY_ASSIGN_OR_RETURN(v->start_lsn, Lsn::Parse(parts[2]));
     v->groups = std::stoll(parts[3]);
+    v->group_id = static_cast<uint32_t>(std::stoul(parts[4]));
     if (v->ready && definition != v->plan().query_sql) {
-      return Status::FailedPrecondition(
-          "view " + v->config->name + ": its query changed since it was built; run "
-          "`tally drop --view " + v->config->name + "` and `tally init` to rebuild it");
+      return Status::FailedPrecondition("view " + v->config->name +
+                                        ": its query changed since it was built; run "
+                                        "`tally drop --view " +
+                                        v->config->name + "` and `tally init` to rebuild it");
     }
   }
   for (auto& v : views_) {
@@ -412,6 +428,66 @@ Status Daemon::LoadViewMetas() {
     v->maintainer = std::make_unique<engine::ViewMaintainer>(
         v->id, v->maintainer->plan(), engine::EvalSettings{zone_, collation_.get()});
   }
+  // The table groups of views that are ready; the others get theirs at backfill.
+  for (auto& v : views_) {
+    if (!v->ready) continue;
+    TableGroup* g = FindGroup(v->group_id);
+    if (g == nullptr) {
+      std::string key = kMetaGroupPrefix;
+      store::AppendU32(v->group_id, &key);
+      TALLY_ASSIGN_OR_RETURN(auto stored, state_->Get(key));
+      if (!stored) {
+        return Status::Corruption("view " + v->config->name + ": its row store " +
+                                  std::to_string(v->group_id) + " is not described in the state");
+      }
+      std::vector<std::string> columns;
+      size_t pos = 0;
+      while (pos < stored->size()) {
+        size_t nl = stored->find('\n', pos);
+        columns.push_back(stored->substr(pos, nl - pos));
+        pos = nl + 1;
+      }
+      g = NewGroup(v->group_id, v->plan().source, std::move(columns), v->start_lsn);
+    }
+    TALLY_RETURN_IF_ERROR(JoinGroup(*v, *g));
+  }
+  return Status::Ok();
+}
+
+TableGroup* Daemon::FindGroup(uint32_t id) {
+  for (auto& g : groups_) {
+    if (g->id == id) return g.get();
+  }
+  return nullptr;
+}
+
+TableGroup* Daemon::NewGroup(uint32_t id, const compiler::TableInfo& table,
+                             std::vector<std::string> columns, Lsn start_lsn) {
+  auto g = std::make_unique<TableGroup>();
+  g->id = id;
+  g->table = table;
+  g->columns = std::move(columns);
+  g->start_lsn = start_lsn;
+  if (!table.primary_key.empty()) g->rows = std::make_unique<engine::RowStore>(id, g->columns);
+  groups_.push_back(std::move(g));
+  return groups_.back().get();
+}
+
+Status Daemon::JoinGroup(ViewRuntime& v, TableGroup& g) {
+  const auto& plan = v.plan();
+  v.positions.clear();
+  for (int c : plan.input_columns) {
+    const std::string& name = plan.source.columns[c].name;
+    auto at = std::find(g.columns.begin(), g.columns.end(), name);
+    if (at == g.columns.end()) {
+      return Status::Corruption("view " + v.config->name + ": column " + name +
+                                " is not in its row store");
+    }
+    v.positions.push_back(static_cast<int>(at - g.columns.begin()));
+  }
+  v.group = &g;
+  v.group_id = g.id;
+  g.members.push_back(&v);
   return Status::Ok();
 }
 
@@ -441,9 +517,11 @@ Status Daemon::Prepare(bool create_missing) {
   }
   TALLY_RETURN_IF_ERROR(LoadViewMetas());
 
-  TALLY_ASSIGN_OR_RETURN(auto slot, source_->ExecParams(
-      "SELECT confirmed_flush_lsn, database = current_database(), plugin FROM "
-      "pg_replication_slots WHERE slot_name = $1", {config_.slot}));
+  TALLY_ASSIGN_OR_RETURN(
+      auto slot,
+      source_->ExecParams("SELECT confirmed_flush_lsn, database = current_database(), plugin FROM "
+                          "pg_replication_slots WHERE slot_name = $1",
+                          {config_.slot}));
   const bool state_empty = checkpoint_.IsZero();
   if (!state_empty && slot.rows() == 0) {
     return Status::FailedPrecondition(
@@ -495,9 +573,9 @@ Status Daemon::Prepare(bool create_missing) {
     checkpoint_ = created.consistent_point;
   } else if (!to_backfill.empty()) {
     // A view added later: its own snapshot, from a temporary slot, at its own position.
-    TALLY_ASSIGN_OR_RETURN(auto created, repl->CreateLogicalSlot(config_.slot + "_backfill_" +
-                                                                     std::to_string(::getpid()),
-                                                                 true, true));
+    TALLY_ASSIGN_OR_RETURN(
+        auto created, repl->CreateLogicalSlot(
+                          config_.slot + "_backfill_" + std::to_string(::getpid()), true, true));
     TALLY_RETURN_IF_ERROR(Backfill(to_backfill, created.snapshot_name, created.consistent_point));
   }
   return FinishInterruptedWork();
@@ -510,109 +588,136 @@ Status Daemon::Backfill(std::vector<ViewRuntime*> views, const std::string& snap
   TALLY_RETURN_IF_ERROR(conn->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ").status());
   TALLY_RETURN_IF_ERROR(
       conn->Exec("SET TRANSACTION SNAPSHOT " + conn->QuoteLiteral(snapshot)).status());
-  for (ViewRuntime* v : views) {
-    auto started = std::chrono::system_clock::now();
+  // Views over one table share one scan and one row store.
+  std::map<Oid, std::vector<ViewRuntime*>> by_table;
+  for (ViewRuntime* v : views) by_table[v->plan().source.oid].push_back(v);
+  for (auto& [oid, members] : by_table) {
+    const auto& src = members.front()->plan().source;
+    std::vector<bool> read(src.columns.size(), false);
+    for (ViewRuntime* v : members) {
+      for (int c : v->plan().input_columns) read[c] = true;
+    }
+    std::vector<std::string> columns;
+    for (size_t c = 0; c < read.size(); ++c) {
+      if (read[c]) columns.push_back(src.columns[c].name);
+    }
+    TableGroup* g = NewGroup(next_view_id_++, src, columns, position);
     // Start over: whatever an interrupted backfill left is dropped.
     store::KvBatch clear;
-    for (char tag : {'g', 'x', 'r', 'p'}) {
-      std::string p(1, tag);
-      store::AppendU32(v->id, &p);
-      TALLY_RETURN_IF_ERROR(store::DeletePrefix(*state_, p, &clear));
+    for (ViewRuntime* v : members) {
+      TALLY_RETURN_IF_ERROR(JoinGroup(*v, *g));
+      for (char tag : {'g', 'x', 'p'}) {
+        std::string p(1, tag);
+        store::AppendU32(v->id, &p);
+        TALLY_RETURN_IF_ERROR(store::DeletePrefix(*state_, p, &clear));
+      }
+      v->start_lsn = position;
+      v->groups = 0;
+      SaveViewMeta(*v, false, &clear);
     }
-    v->start_lsn = position;
-    v->groups = 0;
-    SaveViewMeta(*v, false, &clear);
+    std::string group_key = kMetaGroupPrefix;
+    store::AppendU32(g->id, &group_key);
+    std::string group_columns;
+    for (const auto& c : columns) group_columns += c + "\n";
+    clear.Put(group_key, group_columns);
     clear.Put(kMetaNextViewId, std::to_string(next_view_id_));
     TALLY_RETURN_IF_ERROR(state_->Write(clear, true));
 
-    const auto& plan = v->plan();
-    const auto& src = plan.source;
-    // The input columns, then the primary key. A view that reads no column (count(*) only)
-    // gets one placeholder field, never read, so that the key starts at a known position.
+    // The stored columns, then the primary key. With no column to read (count(*) only) one
+    // placeholder field, never read, keeps the key at a known position.
     std::string select;
-    for (int c : plan.input_columns) {
-      select += (select.empty() ? "" : ", ") + QuoteIdentifier(src.columns[c].name);
-    }
+    for (const auto& c : columns) select += (select.empty() ? "" : ", ") + QuoteIdentifier(c);
     if (select.empty()) select = "1";
     for (int c : src.primary_key) select += ", " + QuoteIdentifier(src.columns[c].name);
-    const size_t ninputs = plan.input_columns.size();
+    const size_t nstored = columns.size();
+    const size_t pk_at = std::max<size_t>(nstored, 1);
     std::vector<std::optional<std::string>> fields;
-    std::vector<std::optional<std::string_view>> views_of;
+    std::vector<std::optional<std::string_view>> stored, projected;
     std::string pk, encoded;
     int64_t rows = 0;
     std::vector<engine::SinkRow> discard;
-    Status st = conn->CopyOut(
-        "COPY (SELECT " + select + " FROM " + QuoteIdentifier(src.schema) + "." +
-            QuoteIdentifier(src.name) + ") TO STDOUT",
-        [&](std::string_view line) -> Status {
-          pg::SplitCopyLine(line, &fields);
-          views_of.assign(fields.begin(), fields.begin() + static_cast<long>(ninputs));
-          TALLY_RETURN_IF_ERROR(v->maintainer->ApplyRow(views_of, 1, *state_));
-          if (!src.primary_key.empty()) {
-            pk.clear();
-            std::vector<std::optional<std::string_view>> pk_fields(
-                fields.begin() + static_cast<long>(plan.input_columns.empty() ? 1 : ninputs),
-                fields.end());
-            engine::EncodeRow(pk_fields, &pk);
-            encoded.clear();
-            engine::EncodeRow(views_of, &encoded);
-            v->maintainer->PutRow(pk, encoded);
-          }
-          if (++rows % 50000 == 0) {
-            store::KvBatch b;
-            bool rewrite = false;
-            discard.clear();
-            TALLY_RETURN_IF_ERROR(v->maintainer->Flush(*state_, b, &discard, &rewrite));
-            v->groups += v->maintainer->group_count_delta();
-            TALLY_RETURN_IF_ERROR(state_->Write(b, false));
-          }
-          return Status::Ok();
-        });
-    if (!st.ok()) return st.WithContext("view " + v->config->name + ": backfill");
-    store::KvBatch b;
-    bool rewrite = false;
-    discard.clear();
-    TALLY_RETURN_IF_ERROR(v->maintainer->Flush(*state_, b, &discard, &rewrite));
-    // Backfill writes the whole summary below; no pending rows.
-    std::string p = v->maintainer->PendingPrefix();
-    TALLY_RETURN_IF_ERROR(state_->Write(b, true));
-    store::KvBatch clear_pending;
-    TALLY_RETURN_IF_ERROR(store::DeletePrefix(*state_, p, &clear_pending));
-    TALLY_RETURN_IF_ERROR(state_->Write(clear_pending, true));
-
-    std::vector<engine::SinkRow> all;
-    TALLY_RETURN_IF_ERROR(v->maintainer->ScanAll(*state_, [&](const engine::SinkRow& r) {
-      all.push_back(r);
-      return Status::Ok();
-    }));
-    v->groups = static_cast<int64_t>(all.size());
-    const double started_epoch =
-        std::chrono::duration<double>(started.time_since_epoch()).count();
-    const std::string meta = QuoteIdentifier(config_.meta_schema);
-    std::vector<sink::Statement> extra = {
-        {"INSERT INTO " + meta +
-             ".views (name, mode, definition, applied_lsn, applied_at, groups, summary_schema, "
-             "summary_table) VALUES ($1, 'incremental', $2, $3, now(), $4, $5, $1) "
-             "ON CONFLICT (name) DO UPDATE SET mode = EXCLUDED.mode, definition = "
-             "EXCLUDED.definition, applied_lsn = EXCLUDED.applied_lsn, applied_at = now(), "
-             "groups = EXCLUDED.groups",
-         {v->config->name, plan.query_sql, position.ToString(), std::to_string(v->groups),
-          config_.sink_schema}},
-        {"INSERT INTO " + meta +
-             ".refresh_log VALUES ($1, to_timestamp($2), now(), 'backfill', $3, $4)",
-         {v->config->name, std::to_string(started_epoch), std::to_string(all.size()),
-          position.ToString()}}};
-    sink::ViewDelta d{&v->table, v->config->name, true, &all, v->groups};
-    Status applied = sink_->ApplyBatch({d}, {}, position, extra);
-    if (!applied.ok()) return applied.WithContext("view " + v->config->name + ": backfill");
-    v->ready = true;
-    store::KvBatch done;
-    SaveViewMeta(*v, true, &done);
-    TALLY_RETURN_IF_ERROR(state_->Write(done, true));
-    spdlog::info("view {}: backfilled {} rows into {} groups at {}", v->config->name, rows,
-                 v->groups, position.ToString());
+    auto flush = [&](bool sync) -> Status {
+      store::KvBatch b;
+      for (ViewRuntime* v : members) {
+        bool rewrite = false;
+        discard.clear();
+        TALLY_RETURN_IF_ERROR(v->maintainer->Flush(*state_, b, &discard, &rewrite));
+      }
+      if (g->rows) TALLY_RETURN_IF_ERROR(g->rows->Flush(*state_, b));
+      return state_->Write(b, sync);
+    };
+    Status st =
+        conn->CopyOut("COPY (SELECT " + select + " FROM " + QuoteIdentifier(src.schema) + "." +
+                          QuoteIdentifier(src.name) + ") TO STDOUT",
+                      [&](std::string_view line) -> Status {
+                        pg::SplitCopyLine(line, &fields);
+                        stored.assign(fields.begin(), fields.begin() + static_cast<long>(nstored));
+                        for (ViewRuntime* v : members) {
+                          projected.clear();
+                          for (int p : v->positions) projected.push_back(stored[p]);
+                          TALLY_RETURN_IF_ERROR(v->maintainer->ApplyRow(projected, 1, *state_));
+                        }
+                        if (g->rows) {
+                          pk.clear();
+                          std::vector<std::optional<std::string_view>> pk_fields(
+                              fields.begin() + static_cast<long>(pk_at), fields.end());
+                          engine::EncodeRow(pk_fields, &pk);
+                          encoded.clear();
+                          engine::EncodeRow(stored, &encoded);
+                          g->rows->Put(pk, encoded);
+                        }
+                        if (++rows % 50000 == 0) return flush(false);
+                        return Status::Ok();
+                      });
+    if (!st.ok()) return st.WithContext("backfill of " + src.QualifiedName());
+    TALLY_RETURN_IF_ERROR(flush(true));
+    for (ViewRuntime* v : members) TALLY_RETURN_IF_ERROR(FinishBackfill(v, position, rows));
   }
   return conn->Exec("COMMIT").status();
+}
+
+// Writes a backfilled view's whole summary and its meta row, then marks it ready.
+Status Daemon::FinishBackfill(ViewRuntime* v, Lsn position, int64_t rows) {
+  const auto& plan = v->plan();
+  auto started = std::chrono::system_clock::now();
+  // Backfill writes the whole summary below; no pending rows.
+  {
+    store::KvBatch clear_pending;
+    TALLY_RETURN_IF_ERROR(
+        store::DeletePrefix(*state_, v->maintainer->PendingPrefix(), &clear_pending));
+    TALLY_RETURN_IF_ERROR(state_->Write(clear_pending, true));
+  }
+  std::vector<engine::SinkRow> all;
+  TALLY_RETURN_IF_ERROR(v->maintainer->ScanAll(*state_, [&](const engine::SinkRow& r) {
+    all.push_back(r);
+    return Status::Ok();
+  }));
+  v->groups = static_cast<int64_t>(all.size());
+  const double started_epoch = std::chrono::duration<double>(started.time_since_epoch()).count();
+  const std::string meta = QuoteIdentifier(config_.meta_schema);
+  std::vector<sink::Statement> extra = {
+      {"INSERT INTO " + meta +
+           ".views (name, mode, definition, applied_lsn, applied_at, groups, summary_schema, "
+           "summary_table) VALUES ($1, 'incremental', $2, $3, now(), $4, $5, $1) "
+           "ON CONFLICT (name) DO UPDATE SET mode = EXCLUDED.mode, definition = "
+           "EXCLUDED.definition, applied_lsn = EXCLUDED.applied_lsn, applied_at = now(), "
+           "groups = EXCLUDED.groups",
+       {v->config->name, plan.query_sql, position.ToString(), std::to_string(v->groups),
+        config_.sink_schema}},
+      {"INSERT INTO " + meta +
+           ".refresh_log VALUES ($1, to_timestamp($2), now(), 'backfill', $3, $4)",
+       {v->config->name, std::to_string(started_epoch), std::to_string(all.size()),
+        position.ToString()}}};
+  sink::ViewDelta d{&v->table, v->config->name, true, &all, v->groups};
+  Status applied = sink_->ApplyBatch({d}, {}, position, extra);
+  if (!applied.ok()) return applied.WithContext("view " + v->config->name + ": backfill");
+  v->ready = true;
+  store::KvBatch done;
+  SaveViewMeta(*v, true, &done);
+  TALLY_RETURN_IF_ERROR(state_->Write(done, true));
+  spdlog::info("view {}: backfilled {} rows into {} groups at {}", v->config->name, rows, v->groups,
+               position.ToString());
+  return Status::Ok();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -653,10 +758,10 @@ Status Daemon::SendFeedback(Lsn position, bool reply_requested) {
   u.written = position;
   u.flushed = position;
   u.applied = position;
-  u.client_time = pgoutput::PgTimestampFromUnixMicros(
-      std::chrono::duration_cast<std::chrono::microseconds>(
-          std::chrono::system_clock::now().time_since_epoch())
-          .count());
+  u.client_time =
+      pgoutput::PgTimestampFromUnixMicros(std::chrono::duration_cast<std::chrono::microseconds>(
+                                              std::chrono::system_clock::now().time_since_epoch())
+                                              .count());
   u.reply_requested = reply_requested;
   std::array<char, pgoutput::kStandbyStatusUpdateSize> buf;
   pgoutput::EncodeStandbyStatusUpdate(u, buf);
@@ -682,6 +787,9 @@ Status Daemon::Flush() {
       deltas.push_back({&v.table, v.config->name, rewrite, &rows[i], v.groups});
       SaveViewMeta(v, true, &batch);
     }
+  }
+  for (auto& g : groups_) {
+    if (g->rows) TALLY_RETURN_IF_ERROR(g->rows->Flush(*state_, batch));
   }
   for (uint32_t xid : committed_stages_) {
     TALLY_RETURN_IF_ERROR(store::DeletePrefix(*state_, StagePrefix(xid), &batch));
@@ -709,19 +817,19 @@ Status Daemon::Flush() {
   return SendFeedback(checkpoint_);
 }
 
-Status Daemon::ApplyRowChange(ViewRuntime& v, const pgoutput::RowChange& c, bool is_insert) {
+Status Daemon::ApplyGroupChange(TableGroup& g, const pgoutput::RowChange& c, bool is_insert) {
   using pgoutput::OldTupleKind;
   using pgoutput::TupleFieldKind;
-  const auto& plan = v.plan();
-  const bool has_pk = !v.pk_fields.empty();
+  const bool has_pk = g.rows != nullptr && !g.pk_fields.empty();
+  const size_t width = g.columns.size();
   auto pk_of = [&](const pgoutput::TupleData& t, std::string* out) -> Status {
     out->clear();
     std::vector<std::optional<std::string_view>> f;
-    for (int idx : v.pk_fields) {
+    for (int idx : g.pk_fields) {
       const auto& field = t.fields[idx];
       if (field.kind != TupleFieldKind::kText) {
-        return Status::Corruption("view " + v.config->name + ": primary key column missing in " +
-                                  "a change of " + plan.source.QualifiedName());
+        return Status::Corruption("primary key column missing in a change of " +
+                                  g.table.QualifiedName());
       }
       f.emplace_back(field.data);
     }
@@ -731,10 +839,10 @@ Status Daemon::ApplyRowChange(ViewRuntime& v, const pgoutput::RowChange& c, bool
 
   // The old row: from the stream (REPLICA IDENTITY FULL) or from the row store.
   bool have_old = false;
-  fields_old_.assign(plan.input_columns.size(), std::nullopt);
+  fields_old_.assign(width, std::nullopt);
   if (c.old_kind == OldTupleKind::kFull) {
-    for (size_t i = 0; i < v.input_fields.size(); ++i) {
-      const auto& f = c.old_tuple.fields[v.input_fields[i]];
+    for (size_t i = 0; i < width; ++i) {
+      const auto& f = c.old_tuple.fields[g.relation_fields[i]];
       if (f.kind == TupleFieldKind::kText) fields_old_[i] = f.data;
     }
     have_old = true;
@@ -743,60 +851,71 @@ Status Daemon::ApplyRowChange(ViewRuntime& v, const pgoutput::RowChange& c, bool
     pk_old_.clear();
     if (c.old_kind != OldTupleKind::kNone) {
       TALLY_RETURN_IF_ERROR(pk_of(c.old_tuple, &pk_old_));
-    } else if (c.has_new_tuple && v.relation_id) {
+    } else if (c.has_new_tuple) {
       TALLY_RETURN_IF_ERROR(pk_of(c.new_tuple, &pk_old_));
     }
     if (!have_old && !is_insert) {
-      TALLY_ASSIGN_OR_RETURN(auto stored, v.maintainer->LookupRow(pk_old_, *state_));
+      TALLY_ASSIGN_OR_RETURN(auto stored, g.rows->Lookup(pk_old_, *state_));
       if (!stored) {
         std::vector<std::optional<std::string>> key;
         engine::DecodeRow(pk_old_, &key).IgnoreError();
         std::string shown;
         for (const auto& k : key) shown += (shown.empty() ? "" : ", ") + k.value_or("NULL");
-        return Status::Corruption("view " + v.config->name + ": no stored row for key (" + shown +
-                                  ") of " + plan.source.QualifiedName() +
+        return Status::Corruption("no stored row for key (" + shown + ") of " +
+                                  g.table.QualifiedName() +
                                   " that an UPDATE or DELETE changed (the state missed a row)");
       }
       TALLY_RETURN_IF_ERROR(engine::DecodeRow(*stored, &stored_row_));
-      for (size_t i = 0; i < stored_row_.size() && i < fields_old_.size(); ++i) {
-        fields_old_[i] = stored_row_[i] ? std::optional<std::string_view>(*stored_row_[i])
-                                        : std::nullopt;
+      for (size_t i = 0; i < stored_row_.size() && i < width; ++i) {
+        fields_old_[i] =
+            stored_row_[i] ? std::optional<std::string_view>(*stored_row_[i]) : std::nullopt;
       }
       have_old = true;
     }
   }
-  if (!c.has_new_tuple) {
-    if (have_old) TALLY_RETURN_IF_ERROR(v.maintainer->ApplyRow(fields_old_, -1, *state_));
-    if (has_pk) v.maintainer->PutRow(pk_old_, std::nullopt);
-    return Status::Ok();
-  }
-  fields_new_.assign(plan.input_columns.size(), std::nullopt);
-  for (size_t i = 0; i < v.input_fields.size(); ++i) {
-    const auto& f = c.new_tuple.fields[v.input_fields[i]];
-    if (f.kind == TupleFieldKind::kText) {
-      fields_new_[i] = f.data;
-    } else if (f.kind == TupleFieldKind::kUnchangedToast) {
-      if (!have_old) {
-        return Status::Corruption("view " + v.config->name + ": unchanged TOAST value of " +
-                                  plan.source.QualifiedName() + " without a known old row");
+  if (c.has_new_tuple) {
+    fields_new_.assign(width, std::nullopt);
+    for (size_t i = 0; i < width; ++i) {
+      const auto& f = c.new_tuple.fields[g.relation_fields[i]];
+      if (f.kind == TupleFieldKind::kText) {
+        fields_new_[i] = f.data;
+      } else if (f.kind == TupleFieldKind::kUnchangedToast) {
+        if (!have_old) {
+          return Status::Corruption("unchanged TOAST value of " + g.table.QualifiedName() +
+                                    " without a known old row");
+        }
+        fields_new_[i] = fields_old_[i];
+      } else if (f.kind == TupleFieldKind::kBinary) {
+        return Status::NotSupported("binary tuple data");
       }
-      fields_new_[i] = fields_old_[i];
-    } else if (f.kind == TupleFieldKind::kBinary) {
-      return Status::NotSupported("binary tuple data");
     }
+    if (has_pk) TALLY_RETURN_IF_ERROR(pk_of(c.new_tuple, &pk_new_));
   }
-  if (has_pk) TALLY_RETURN_IF_ERROR(pk_of(c.new_tuple, &pk_new_));
-  // An update that changes nothing this view reads (nor the key) changes nothing here.
-  if (have_old && fields_new_ == fields_old_ && (!has_pk || pk_new_ == pk_old_)) {
-    return Status::Ok();
+  const bool same_key = !has_pk || !c.has_new_tuple || pk_new_ == pk_old_;
+  for (ViewRuntime* v : g.members) {
+    if (!v->stopped.empty()) continue;
+    view_old_.clear();
+    view_new_.clear();
+    for (int p : v->positions) {
+      view_old_.push_back(fields_old_[p]);
+      if (c.has_new_tuple) view_new_.push_back(fields_new_[p]);
+    }
+    // An update that changes nothing this view reads changes nothing here.
+    if (have_old && c.has_new_tuple && same_key && view_new_ == view_old_) continue;
+    Status s;
+    if (have_old) s = v->maintainer->ApplyRow(view_old_, -1, *state_);
+    if (s.ok() && c.has_new_tuple) s = v->maintainer->ApplyRow(view_new_, 1, *state_);
+    if (!s.ok()) return s.WithContext("view " + v->config->name);
   }
-  if (have_old) TALLY_RETURN_IF_ERROR(v.maintainer->ApplyRow(fields_old_, -1, *state_));
-  TALLY_RETURN_IF_ERROR(v.maintainer->ApplyRow(fields_new_, 1, *state_));
   if (has_pk) {
-    if (have_old && pk_new_ != pk_old_) v.maintainer->PutRow(pk_old_, std::nullopt);
-    encoded_row_.clear();
-    engine::EncodeRow(fields_new_, &encoded_row_);
-    v.maintainer->PutRow(pk_new_, encoded_row_);
+    if (!c.has_new_tuple) {
+      g.rows->Put(pk_old_, std::nullopt);
+    } else {
+      if (have_old && pk_new_ != pk_old_) g.rows->Put(pk_old_, std::nullopt);
+      encoded_row_.clear();
+      engine::EncodeRow(fields_new_, &encoded_row_);
+      g.rows->Put(pk_new_, encoded_row_);
+    }
   }
   return Status::Ok();
 }
@@ -806,36 +925,52 @@ Status Daemon::HandleChange(const pgoutput::Message& m, Lsn commit_lsn) {
   if (m.type == MessageType::kRelation) {
     const bool changed = relations_.Apply(m.relation) != pgoutput::RelationChange::kUnchanged;
     const auto* rel = relations_.Find(m.relation.relation_id);
-    for (auto& v : views_) {
-      const auto& src = v->plan().source;
-      if (rel->name != src.name || rel->namespace_name != src.schema) continue;
-      if (changed && state_) TALLY_RETURN_IF_ERROR(PersistRelation(m.relation));
-      v->relation_id = rel->relation_id;
-      v->input_fields.clear();
-      v->pk_fields.clear();
-      for (int c : v->plan().input_columns) {
-        auto idx = rel->FindColumn(src.columns[c].name);
-        if (!idx || rel->columns[*idx].type_oid != src.columns[c].type_oid) {
-          v->stopped = "relation " + rel->QualifiedName() + " changed at " +
-                       commit_lsn.ToString() + ": column " + src.columns[c].name +
-                       (idx ? " changed type" : " is gone");
-          spdlog::error("view {} stopped: {}", v->config->name, v->stopped);
-          break;
+    bool persisted = false;
+    for (auto& g : groups_) {
+      if (rel->name != g->table.name || rel->namespace_name != g->table.schema) continue;
+      if (changed && state_ && !persisted) {
+        TALLY_RETURN_IF_ERROR(PersistRelation(m.relation));
+        persisted = true;
+      }
+      g->relation_id = rel->relation_id;
+      g->relation_fields.clear();
+      g->pk_fields.clear();
+      for (const auto& name : g->columns) {
+        const int c = g->table.FindColumn(name);
+        auto idx = rel->FindColumn(name);
+        if (!idx || rel->columns[*idx].type_oid != g->table.columns[c].type_oid) {
+          // The views that read this column cannot follow; the others can.
+          std::string why = "relation " + rel->QualifiedName() + " changed at " +
+                            commit_lsn.ToString() + ": column " + name +
+                            (idx ? " changed type" : " is gone");
+          for (ViewRuntime* v : g->members) {
+            for (int p : v->positions) {
+              if (g->columns[p] == name && v->stopped.empty()) {
+                v->stopped = why;
+                spdlog::error("view {} stopped: {}", v->config->name, why);
+              }
+            }
+          }
+          g->relation_fields.push_back(-1);
+          continue;
         }
-        v->input_fields.push_back(static_cast<int>(*idx));
+        g->relation_fields.push_back(static_cast<int>(*idx));
       }
-      for (int c : src.primary_key) {
-        auto idx = rel->FindColumn(src.columns[c].name);
-        if (idx) v->pk_fields.push_back(static_cast<int>(*idx));
+      for (int c : g->table.primary_key) {
+        auto idx = rel->FindColumn(g->table.columns[c].name);
+        if (idx) g->pk_fields.push_back(static_cast<int>(*idx));
       }
+      if (g->pk_fields.size() != g->table.primary_key.size()) g->pk_fields.clear();
     }
     return Status::Ok();
   }
   if (m.type == MessageType::kTruncate) {
     for (auto rid : m.truncate.relation_ids) {
-      for (auto& v : views_) {
-        if (v->relation_id == rid && v->stopped.empty() && !(commit_lsn < v->start_lsn)) {
-          v->maintainer->Truncate();
+      for (auto& g : groups_) {
+        if (g->relation_id != rid || commit_lsn < g->start_lsn) continue;
+        if (g->rows) g->rows->Truncate();
+        for (ViewRuntime* v : g->members) {
+          if (v->stopped.empty()) v->maintainer->Truncate();
         }
       }
     }
@@ -844,10 +979,19 @@ Status Daemon::HandleChange(const pgoutput::Message& m, Lsn commit_lsn) {
   if (m.type == MessageType::kInsert || m.type == MessageType::kUpdate ||
       m.type == MessageType::kDelete) {
     ++batch_changes_;
-    for (auto& v : views_) {
-      if (v->relation_id != m.change.relation_id || !v->stopped.empty()) continue;
-      if (commit_lsn < v->start_lsn) continue;  // already in the view's backfill snapshot
-      Status s = ApplyRowChange(*v, m.change, m.type == MessageType::kInsert);
+    for (auto& g : groups_) {
+      if (g->relation_id != m.change.relation_id) continue;
+      if (commit_lsn < g->start_lsn) continue;  // already in the group's backfill snapshot
+      if (std::find(g->relation_fields.begin(), g->relation_fields.end(), -1) !=
+          g->relation_fields.end()) {
+        // A column is gone: the views that read it stopped; the others need the row store
+        // no longer complete, so they stop too rather than go on with guesses.
+        for (ViewRuntime* v : g->members) {
+          if (v->stopped.empty()) v->stopped = "its table lost a column other views read";
+        }
+        continue;
+      }
+      Status s = ApplyGroupChange(*g, m.change, m.type == MessageType::kInsert);
       if (!s.ok()) return s.WithContext("in transaction committing at " + commit_lsn.ToString());
     }
   }
@@ -859,7 +1003,8 @@ Status Daemon::ReplayStaged(const std::string& marker) {
   unsigned long xid = 0;
   unsigned long long next_seq = 0;
   char commit_text[32], end_text[32];
-  if (std::sscanf(marker.c_str(), "%lu %31s %31s %llu", &xid, commit_text, end_text, &next_seq) != 4) {
+  if (std::sscanf(marker.c_str(), "%lu %31s %31s %llu", &xid, commit_text, end_text, &next_seq) !=
+      4) {
     return Status::Corruption("bad streamed-transaction replay marker '" + marker + "'");
   }
   TALLY_ASSIGN_OR_RETURN(Lsn commit_lsn, Lsn::Parse(commit_text));
@@ -882,6 +1027,9 @@ Status Daemon::ReplayStaged(const std::string& marker) {
       }
       v->groups += v->maintainer->group_count_delta();
       SaveViewMeta(*v, true, &batch);
+    }
+    for (auto& g : groups_) {
+      if (g->rows) TALLY_RETURN_IF_ERROR(g->rows->Flush(*state_, batch));
     }
     batch.Put(kMetaReplay, std::to_string(xid) + " " + commit_lsn.ToString() + " " +
                                end_lsn.ToString() + " " + std::to_string(next));
@@ -1059,6 +1207,9 @@ Status Daemon::StreamOnce() {
   decoder_.Reset();
   TALLY_RETURN_IF_ERROR(DropStaged());
   for (auto& v : views_) v->maintainer->Reset();
+  for (auto& g : groups_) {
+    if (g->rows) g->rows->Reset();
+  }
   batch_dirty_ = false;
   batch_changes_ = 0;
   batch_position_ = checkpoint_;
@@ -1148,7 +1299,8 @@ Status Daemon::RunLoop() {
     // Reconnect the sink too, and write what an interrupted batch left pending.
     auto sink_conn = pg::PgConn::Connect(config_.sink_dsn);
     if (!sink_conn.ok()) continue;
-    sink_ = std::make_unique<sink::SummaryWriter>(std::move(sink_conn).value(), config_.meta_schema);
+    sink_ =
+        std::make_unique<sink::SummaryWriter>(std::move(sink_conn).value(), config_.meta_schema);
     auto source_conn = pg::PgConn::Connect(config_.source_dsn);
     if (source_conn.ok()) source_ = std::move(source_conn).value();
     Status r = FinishInterruptedWork();

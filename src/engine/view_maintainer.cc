@@ -14,7 +14,6 @@ namespace {
 
 constexpr char kGroupTag = 'g';
 constexpr char kValueCountTag = 'x';
-constexpr char kRowTag = 'r';
 constexpr char kPendingTag = 'p';
 
 std::string ViewPrefix(char tag, uint32_t view_id) {
@@ -154,7 +153,6 @@ ViewMaintainer::ViewMaintainer(uint32_t view_id, compiler::ViewPlan plan, EvalSe
 
 std::string ViewMaintainer::GroupPrefix() const { return ViewPrefix(kGroupTag, view_id_); }
 std::string ViewMaintainer::PendingPrefix() const { return ViewPrefix(kPendingTag, view_id_); }
-std::string ViewMaintainer::RowPrefix() const { return ViewPrefix(kRowTag, view_id_); }
 std::string ViewMaintainer::ValueCountViewPrefix() const {
   return ViewPrefix(kValueCountTag, view_id_);
 }
@@ -163,7 +161,6 @@ void ViewMaintainer::Reset() {
   groups_.clear();
   value_counts_.clear();
   final_counts_.clear();
-  rows_.clear();
   truncated_ = false;
   group_count_delta_ = 0;
 }
@@ -322,18 +319,6 @@ void ViewMaintainer::Truncate() {
   truncated_ = true;
 }
 
-Result<std::optional<std::string>> ViewMaintainer::LookupRow(std::string_view pk_key,
-                                                             store::KvStore& store) {
-  auto it = rows_.find(std::string(pk_key));
-  if (it != rows_.end()) return it->second;
-  if (truncated_) return std::optional<std::string>();
-  return store.Get(RowPrefix() + std::string(pk_key));
-}
-
-void ViewMaintainer::PutRow(std::string_view pk_key, std::optional<std::string> encoded_row) {
-  rows_[std::string(pk_key)] = std::move(encoded_row);
-}
-
 Result<std::optional<std::pair<std::string, Value>>> ViewMaintainer::Extreme(
     const std::string& group_key, size_t agg_index, bool want_max, store::KvStore& store) const {
   using Found = std::optional<std::pair<std::string, Value>>;
@@ -472,8 +457,7 @@ Status ViewMaintainer::Flush(store::KvStore& store, store::KvBatch& batch,
   *rewrite_all = truncated_;
   group_count_delta_ = 0;
   if (truncated_) {
-    for (const std::string& p : {GroupPrefix(), ValueCountViewPrefix(), RowPrefix(),
-                                 PendingPrefix()}) {
+    for (const std::string& p : {GroupPrefix(), ValueCountViewPrefix(), PendingPrefix()}) {
       batch.DeleteRange(p, store::PrefixEnd(p));
     }
   }
@@ -552,18 +536,9 @@ Status ViewMaintainer::Flush(store::KvStore& store, store::KvBatch& batch,
     batch.Put(PendingPrefix() + group_key, encoded);
     out->push_back(std::move(sink_row));
   }
-  for (auto& [pk, row] : rows_) {
-    std::string key = RowPrefix() + pk;
-    if (row) {
-      batch.Put(key, *row);
-    } else if (!truncated_) {
-      batch.Delete(key);
-    }
-  }
   groups_.clear();
   value_counts_.clear();
   final_counts_.clear();
-  rows_.clear();
   truncated_ = false;
   return Status::Ok();
 }

@@ -65,11 +65,6 @@ class ViewMaintainer {
   // Flush deletes it and asks for the summary to be rewritten whole.
   void Truncate();
 
-  // The per-primary-key row store (input columns of each base row, for REPLICA IDENTITY
-  // DEFAULT, where the stream carries no old row). Encoded with EncodeRow.
-  Result<std::optional<std::string>> LookupRow(std::string_view pk_key, store::KvStore& store);
-  void PutRow(std::string_view pk_key, std::optional<std::string> encoded_row);
-
   // Writes the batch's changes into `batch` and the changed summary rows into `out`
   // (also recorded as pending keys in the batch). `*rewrite_all` is set when the summary
   // must be emptied before `out` is applied (after a TRUNCATE). Clears the overlay.
@@ -89,7 +84,6 @@ class ViewMaintainer {
   // Key helpers, exposed for the daemon's pending-row bookkeeping and tests.
   std::string GroupPrefix() const;   // "g" + view_id
   std::string PendingPrefix() const; // "p" + view_id
-  std::string RowPrefix() const;     // "r" + view_id
   std::string ValueCountViewPrefix() const;  // "x" + view_id
 
  private:
@@ -134,7 +128,6 @@ class ViewMaintainer {
   std::unordered_map<std::string, GroupState> groups_;
   std::map<std::string, ValueCountDelta> value_counts_;
   std::map<std::string, int64_t> final_counts_;  // value counts after this batch, during Flush
-  std::unordered_map<std::string, std::optional<std::string>> rows_;
   bool truncated_ = false;
   int64_t group_count_delta_ = 0;
 
@@ -145,7 +138,7 @@ class ViewMaintainer {
   std::string sort_scratch_;
 };
 
-// Row encoding for the row store: per field a flag byte (0 NULL, 1 value), u32 length, bytes.
+// Row encoding for the row store (row_store.h): per field a flag byte (0 NULL, 1 value), u32 length, bytes.
 void EncodeRow(RowFields row, std::string* out);
 Status DecodeRow(std::string_view bytes, std::vector<std::optional<std::string>>* out);
 void EncodeSinkRow(const SinkRow& row, std::string* out);

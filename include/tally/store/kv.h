@@ -26,7 +26,7 @@ class WriteBatch;
 
 namespace tally::store {
 
-inline constexpr uint32_t kStateFormatVersion = 2;  // 2: group states carry min/max extremes
+inline constexpr uint32_t kStateFormatVersion = 3;  // 3: row stores shared per table group
 
 class KvIterator {
  public:
