@@ -1,0 +1,58 @@
+#include "tally/engine/row_store.h"
+
+#include <catch2/catch.hpp>
+
+using namespace tally;
+
+namespace {
+std::string Row(std::vector<std::optional<std::string_view>> fields) {
+  std::string out;
+  engine::EncodeRow(fields, &out);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("the row store reads its own writes before and after a flush") {
+  auto kv = store::NewMemoryStore();
+  engine::RowStore rows(3, {"a", "b"});
+  rows.Put("k1", Row({"1", std::nullopt}));
+  auto got = rows.Lookup("k1", *kv);
+  REQUIRE(got.ok());
+  REQUIRE(got->has_value());
+  std::vector<std::optional<std::string>> fields;
+  REQUIRE(engine::DecodeRow(**got, &fields).ok());
+  CHECK(fields == std::vector<std::optional<std::string>>{"1", std::nullopt});
+
+  store::KvBatch batch;
+  REQUIRE(rows.Flush(*kv, batch).ok());
+  REQUIRE(kv->Write(batch, true).ok());
+  CHECK(rows.Lookup("k1", *kv)->has_value());
+  CHECK_FALSE(rows.Lookup("k2", *kv)->has_value());
+
+  rows.Put("k1", std::nullopt);  // deleted in the overlay, still stored until the flush
+  CHECK_FALSE(rows.Lookup("k1", *kv)->has_value());
+  batch.Clear();
+  REQUIRE(rows.Flush(*kv, batch).ok());
+  REQUIRE(kv->Write(batch, true).ok());
+  CHECK_FALSE(kv->Get(rows.Prefix() + "k1")->has_value());
+}
+
+TEST_CASE("TRUNCATE empties the stored rows of one store only") {
+  auto kv = store::NewMemoryStore();
+  engine::RowStore a(1, {"x"}), b(2, {"x"});
+  a.Put("k", Row({"1"}));
+  b.Put("k", Row({"2"}));
+  store::KvBatch batch;
+  REQUIRE(a.Flush(*kv, batch).ok());
+  REQUIRE(b.Flush(*kv, batch).ok());
+  REQUIRE(kv->Write(batch, true).ok());
+  a.Truncate();
+  CHECK_FALSE(a.Lookup("k", *kv)->has_value());  // gone at once for readers of the overlay
+  a.Put("n", Row({"3"}));
+  batch.Clear();
+  REQUIRE(a.Flush(*kv, batch).ok());
+  REQUIRE(kv->Write(batch, true).ok());
+  CHECK_FALSE(kv->Get(a.Prefix() + "k")->has_value());
+  CHECK(kv->Get(a.Prefix() + "n")->has_value());
+  CHECK(kv->Get(b.Prefix() + "k")->has_value());
+}
