@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -18,41 +17,20 @@
 
 namespace tally::compiler::dt {
 
+using datetime::kDaysPerMonth;
+using datetime::kMonthsPerYear;
+using datetime::kPostgresEpochJdate;
+using datetime::kSecsPerDay;
+using datetime::kUsecsPerHour;
+using datetime::kUsecsPerMinute;
+
 namespace {
 
-constexpr int64_t kPostgresEpochJdate = 2451545;  // date2j(2000, 1, 1)
-
-// Postgres's date2j / j2date (backend/utils/adt/datetime.c), in 64-bit arithmetic so that
-// years beyond what the date library's year type holds still convert.
-int64_t Date2J(int64_t y, int64_t m, int64_t d) {
-  if (m > 2) {
-    m += 1;
-    y += 4800;
-  } else {
-    m += 13;
-    y += 4799;
-  }
-  int64_t century = y / 100;
-  int64_t julian = y * 365 - 32167;
-  julian += y / 4 - century + century / 4;
-  julian += 7834 * m / 256 + d;
-  return julian;
-}
-
+// j2date into a Civil's int fields.
 void J2Date(int64_t jd, int* year, int* month, int* day) {
-  uint64_t julian = static_cast<uint64_t>(jd) + 32044;
-  uint64_t quad = julian / 146097;
-  uint64_t extra = (julian - quad * 146097) * 4 + 3;
-  julian += 60 + quad * 3 + extra / 146097;
-  quad = julian / 1461;
-  julian -= quad * 1461;
-  int64_t y = static_cast<int64_t>(julian * 4 / 1461);
-  julian = ((y != 0) ? ((julian + 305) % 365) : ((julian + 306) % 366)) + 123;
-  y += static_cast<int64_t>(quad * 4);
-  *year = static_cast<int>(y - 4800);
-  quad = julian * 2141 / 65536;
-  *day = static_cast<int>(julian - 7834 * quad / 256);
-  *month = static_cast<int>((quad + 10) % 12 + 1);
+  int64_t y;
+  datetime::J2Date(jd, &y, month, day);
+  *year = static_cast<int>(y);
 }
 
 }  // namespace
@@ -73,37 +51,35 @@ Civil CivilFromDays(int64_t days) {
 }
 
 int64_t DaysFromCivil(int year, int month, int day) {
-  return Date2J(year, month, day) - kPostgresEpochJdate;
+  return datetime::Date2J(year, month, day) - kPostgresEpochJdate;
 }
 
 Civil CivilFromTimestamp(int64_t ts) {
-  int64_t days = FloorDiv(ts, kUsecPerDay);
-  int64_t rem = ts - days * kUsecPerDay;
-  Civil c = CivilFromDays(days);
-  c.hour = static_cast<int>(rem / (3600 * kUsecPerSec));
-  rem %= 3600 * kUsecPerSec;
-  c.minute = static_cast<int>(rem / (60 * kUsecPerSec));
-  rem %= 60 * kUsecPerSec;
-  c.second = static_cast<int>(rem / kUsecPerSec);
-  c.usec = static_cast<int>(rem % kUsecPerSec);
+  datetime::DayAndTime split = datetime::SplitTimestamp(ts);
+  datetime::TimeFields t = datetime::SplitTime(split.time);
+  Civil c = CivilFromDays(split.days);
+  c.hour = static_cast<int>(t.hour);
+  c.minute = static_cast<int>(t.minute);
+  c.second = static_cast<int>(t.second);
+  c.usec = static_cast<int>(t.usec);
   return c;
 }
 
 int64_t TimestampFromCivil(const Civil& c) {
-  return DaysFromCivil(c.year, c.month, c.day) * kUsecPerDay +
-         ((c.hour * 60LL + c.minute) * 60 + c.second) * kUsecPerSec + c.usec;
+  return DaysFromCivil(c.year, c.month, c.day) * kUsecsPerDay +
+         ((c.hour * 60LL + c.minute) * 60 + c.second) * kUsecsPerSec + c.usec;
 }
 
 int64_t OffsetAt(const date::time_zone* zone, int64_t utc_usec) {
   if (zone == nullptr) return 0;
-  auto secs = std::chrono::seconds{FloorDiv(utc_usec + kUnixEpochUsec, kUsecPerSec)};
+  auto secs = std::chrono::seconds{FloorDiv(utc_usec + kUnixEpochUsecs, kUsecsPerSec)};
   auto info = zone->get_info(date::sys_seconds{secs});
   return info.offset.count();
 }
 
 int64_t LocalOffset(const date::time_zone* zone, int64_t local_usec) {
   if (zone == nullptr) return 0;
-  auto secs = std::chrono::seconds{FloorDiv(local_usec + kUnixEpochUsec, kUsecPerSec)};
+  auto secs = std::chrono::seconds{FloorDiv(local_usec + kUnixEpochUsecs, kUsecsPerSec)};
   auto info = zone->get_info(date::local_seconds{secs});
   switch (info.result) {
     case date::local_info::unique:
@@ -151,33 +127,19 @@ int IsoWeek(int year, int month, int day) {
 
 std::string FormatDate(int64_t days) {
   Civil c = CivilFromDays(days);
-  char buf[48];
-  if (c.year > 0) {
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", c.year, c.month, c.day);
-  } else {
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d BC", 1 - c.year, c.month, c.day);
-  }
-  return buf;
+  std::string out;
+  datetime::AppendDate(&out, c.year, c.month, c.day);
+  if (c.year <= 0) out += " BC";
+  return out;
 }
 
-static void AppendTime(std::string& out, const Civil& c) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, " %02d:%02d:%02d", c.hour, c.minute, c.second);
-  out += buf;
-  if (c.usec != 0) {
-    std::snprintf(buf, sizeof buf, ".%06d", c.usec);
-    std::string frac(buf);
-    while (frac.back() == '0') frac.pop_back();
-    out += frac;
-  }
-}
-
+// "YYYY-MM-DD HH:MM:SS[.ffffff]"; " BC" is the caller's.
 static std::string FormatCivil(const Civil& c) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", c.year > 0 ? c.year : 1 - c.year, c.month,
-                c.day);
-  std::string out(buf);
-  AppendTime(out, c);
+  std::string out;
+  datetime::AppendDate(&out, c.year, c.month, c.day);
+  out.push_back(' ');
+  datetime::AppendTime(&out, static_cast<uint64_t>(c.hour), static_cast<uint64_t>(c.minute),
+                       static_cast<uint64_t>(c.second), static_cast<uint64_t>(c.usec));
   return out;
 }
 
@@ -194,20 +156,9 @@ std::string FormatTimestampTz(int64_t utc, const date::time_zone* zone) {
   if (utc == INT64_MAX) return "infinity";
   if (utc == INT64_MIN) return "-infinity";
   int64_t off = OffsetAt(zone, utc);
-  Civil c = CivilFromTimestamp(utc + off * kUsecPerSec);
+  Civil c = CivilFromTimestamp(utc + off * kUsecsPerSec);
   std::string out = FormatCivil(c);
-  char buf[16];
-  int64_t a = off < 0 ? -off : off;
-  std::snprintf(buf, sizeof buf, "%c%02d", off < 0 ? '-' : '+', static_cast<int>(a / 3600));
-  out += buf;
-  if (a % 3600 != 0) {
-    std::snprintf(buf, sizeof buf, ":%02d", static_cast<int>((a / 60) % 60));
-    out += buf;
-    if (a % 60 != 0) {
-      std::snprintf(buf, sizeof buf, ":%02d", static_cast<int>(a % 60));
-      out += buf;
-    }
-  }
+  datetime::AppendTzOffset(&out, off);
   if (c.year <= 0) out += " BC";
   return out;
 }
@@ -294,7 +245,7 @@ Result<int64_t> ParseDate(std::string_view text) {
   // A time part after the date is accepted and ignored, as date_in does.
   if (!c.done()) {
     TALLY_ASSIGN_OR_RETURN(auto ts, ParseTimestamp(text, "date"));
-    return FloorDiv(ts.local, kUsecPerDay);
+    return FloorDiv(ts.local, kUsecsPerDay);
   }
   if (!ValidDate(y, m, d)) {
     return Status::InvalidArgument("date/time field value out of range: \"" + std::string(text) +
@@ -315,7 +266,7 @@ Result<ParsedTimestamp> ParseTimestamp(std::string_view text, std::string_view t
     return out;
   }
   if (EqualsIgnoreCase(t, "epoch")) {
-    out.local = -kUnixEpochUsec;
+    out.local = -kUnixEpochUsecs;
     out.offset_seconds = 0;
     return out;
   }
@@ -369,9 +320,7 @@ Result<ParsedTimestamp> ParseTimestamp(std::string_view text, std::string_view t
                                      "\"");
     }
   }
-  int64_t local = DaysFromCivil(cv.year, cv.month, cv.day) * kUsecPerDay +
-                  ((cv.hour * 60LL + cv.minute) * 60 + cv.second) * kUsecPerSec + cv.usec;
-  out.local = local;
+  out.local = TimestampFromCivil(cv);
   c.SkipSpace();
   if (c.done()) return out;
   char ch = c.peek();
@@ -495,7 +444,7 @@ Result<int64_t> TruncLocal(Unit unit, int64_t local) {
   switch (unit) {
     case Unit::kWeek: {
       int64_t monday = IsoWeekStart(c.year, c.month, c.day);
-      return monday * kUsecPerDay;
+      return monday * kUsecsPerDay;
     }
     case Unit::kMillennium:
       c.year = c.year > 0 ? ((c.year + 999) / 1000) * 1000 - 999
@@ -550,12 +499,6 @@ Result<int64_t> TruncLocal(Unit unit, int64_t local) {
 
 namespace {
 
-constexpr int64_t kUsecPerMinute = 60 * kUsecPerSec;
-constexpr int64_t kUsecPerHour = 3600 * kUsecPerSec;
-constexpr int kMonthsPerYear = 12;
-constexpr int kDaysPerMonth = 30;
-constexpr int kSecsPerDay = 86400;
-
 Status IntervalSyntax(std::string_view text) {
   return Status::InvalidArgument("invalid input syntax for type interval: \"" + std::string(text) +
                                  "\"");
@@ -600,7 +543,7 @@ bool AdjustFractDays(double frac, int scale, ItmIn* itm) {
   int extra_days = static_cast<int>(frac);
   if (__builtin_add_overflow(itm->mday, extra_days, &itm->mday)) return false;
   frac -= extra_days;
-  return AdjustFractMicroseconds(frac, kUsecPerDay, itm);
+  return AdjustFractMicroseconds(frac, kUsecsPerDay, itm);
 }
 
 bool AdjustFractYears(double frac, int scale, ItmIn* itm) {
@@ -920,12 +863,12 @@ Dterr DecodeTimeForInterval(const char* str, int* tmask, ItmIn* itm) {
   } else {
     return Dterr::kBadFormat;
   }
-  if (hour < 0 || min < 0 || min > 59 || sec < 0 || sec > 60 || fsec < 0 || fsec > kUsecPerSec) {
+  if (hour < 0 || min < 0 || min > 59 || sec < 0 || sec > 60 || fsec < 0 || fsec > kUsecsPerSec) {
     return Dterr::kFieldOverflow;
   }
   itm->usec = fsec;
-  if (!MulAdd(hour, kUsecPerHour, &itm->usec) || !MulAdd(min, kUsecPerMinute, &itm->usec) ||
-      !MulAdd(sec, kUsecPerSec, &itm->usec)) {
+  if (!MulAdd(hour, kUsecsPerHour, &itm->usec) || !MulAdd(min, kUsecsPerMinute, &itm->usec) ||
+      !MulAdd(sec, kUsecsPerSec, &itm->usec)) {
     return Dterr::kFieldOverflow;
   }
   return Dterr::kOk;
@@ -1018,20 +961,20 @@ Dterr DecodeInterval(const std::vector<Field>& fields, ItmIn* itm) {
           tmask = kMMillisecond;
           break;
         case Dtk::kSecond:
-          ok = AdjustMicroseconds(val, fval, kUsecPerSec, itm);
+          ok = AdjustMicroseconds(val, fval, kUsecsPerSec, itm);
           tmask = fval == 0 ? kMSecond : kMAllSecs;
           break;
         case Dtk::kMinute:
-          ok = AdjustMicroseconds(val, fval, kUsecPerMinute, itm);
+          ok = AdjustMicroseconds(val, fval, kUsecsPerMinute, itm);
           tmask = kMMinute;
           break;
         case Dtk::kHour:
-          ok = AdjustMicroseconds(val, fval, kUsecPerHour, itm);
+          ok = AdjustMicroseconds(val, fval, kUsecsPerHour, itm);
           tmask = kMHour;
           type = Dtk::kDay;
           break;
         case Dtk::kDay:
-          ok = AdjustDays(val, 1, itm) && AdjustFractMicroseconds(fval, kUsecPerDay, itm);
+          ok = AdjustDays(val, 1, itm) && AdjustFractMicroseconds(fval, kUsecsPerDay, itm);
           tmask = kMDay;
           break;
         case Dtk::kWeek:
@@ -1126,7 +1069,7 @@ Dterr DecodeIso8601Interval(const std::string& s, ItmIn* itm) {
           ok = AdjustDays(val, 7, itm) && AdjustFractDays(fval, 7, itm);
           break;
         case 'D':
-          ok = AdjustDays(val, 1, itm) && AdjustFractMicroseconds(fval, kUsecPerDay, itm);
+          ok = AdjustDays(val, 1, itm) && AdjustFractMicroseconds(fval, kUsecsPerDay, itm);
           break;
         case 'T':
         case '\0':
@@ -1138,13 +1081,13 @@ Dterr DecodeIso8601Interval(const std::string& s, ItmIn* itm) {
     } else {
       switch (unit) {
         case 'H':
-          ok = AdjustMicroseconds(val, fval, kUsecPerHour, itm);
+          ok = AdjustMicroseconds(val, fval, kUsecsPerHour, itm);
           break;
         case 'M':
-          ok = AdjustMicroseconds(val, fval, kUsecPerMinute, itm);
+          ok = AdjustMicroseconds(val, fval, kUsecsPerMinute, itm);
           break;
         case 'S':
-          ok = AdjustMicroseconds(val, fval, kUsecPerSec, itm);
+          ok = AdjustMicroseconds(val, fval, kUsecsPerSec, itm);
           break;
         case '\0':
         case ':':
@@ -1191,14 +1134,6 @@ Result<Interval> ParseInterval(std::string_view text) {
 
 namespace {
 
-bool IsLeap(int64_t y) { return (y % 4 == 0) && ((y % 100 != 0) || (y % 400 == 0)); }
-
-int DaysInMonth(int64_t year, int month) {
-  static const int kDays[2][12] = {{31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31},
-                                   {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}};
-  return kDays[IsLeap(year) ? 1 : 0][month - 1];
-}
-
 bool ValidTimestamp(int64_t ts) { return ts >= kMinTimestamp && ts < kEndTimestamp; }
 
 // Rebuilds a local timestamp from a date and a time of day (tm2timestamp), applying the zone
@@ -1210,8 +1145,8 @@ bool FromLocal(int64_t year, int month, int day, int64_t time_of_day, bool zone_
       (year == 5874898 && month >= 6)) {
     return false;
   }
-  int64_t days = Date2J(year, month, day) - kPostgresEpochJdate;
-  int64_t local = days * kUsecPerDay + time_of_day;
+  int64_t days = datetime::Date2J(year, month, day) - kPostgresEpochJdate;
+  int64_t local = days * kUsecsPerDay + time_of_day;
   if (zone_aware) {
     if (!ValidTimestamp(local)) return false;
     local = LocalToUtc(zone, local);
@@ -1227,10 +1162,8 @@ Result<int64_t> AddInterval(int64_t ts, const Interval& iv, bool zone_aware,
                             const date::time_zone* zone) {
   if (ts == INT64_MAX || ts == INT64_MIN) return ts;
   if (iv.months != 0) {
-    int64_t local = zone_aware ? UtcToLocal(zone, ts) : ts;
-    int64_t days = FloorDiv(local, kUsecPerDay);
-    int64_t tod = local - days * kUsecPerDay;
-    Civil c = CivilFromDays(days);
+    datetime::DayAndTime local = datetime::SplitTimestamp(zone_aware ? UtcToLocal(zone, ts) : ts);
+    Civil c = CivilFromDays(local.days);
     int64_t year = c.year;
     int64_t mon = static_cast<int64_t>(c.month) + iv.months;
     if (mon > kMonthsPerYear) {
@@ -1242,22 +1175,19 @@ Result<int64_t> AddInterval(int64_t ts, const Interval& iv, bool zone_aware,
     }
     int day = c.day;
     if (year >= -4713 && year <= 5874898) {
-      day = std::min(day, DaysInMonth(year, static_cast<int>(mon)));
+      day = std::min(day, datetime::DaysInMonth(year, static_cast<int>(mon)));
     }
-    if (!FromLocal(year, static_cast<int>(mon), day, tod, zone_aware, zone, &ts)) {
+    if (!FromLocal(year, static_cast<int>(mon), day, local.time, zone_aware, zone, &ts)) {
       return TimestampOutOfRange();
     }
   }
   if (iv.days != 0) {
-    int64_t local = zone_aware ? UtcToLocal(zone, ts) : ts;
-    int64_t days = FloorDiv(local, kUsecPerDay);
-    int64_t tod = local - days * kUsecPerDay;
-    int64_t new_days = days + iv.days;
-    int64_t jd = new_days + kPostgresEpochJdate;
+    datetime::DayAndTime local = datetime::SplitTimestamp(zone_aware ? UtcToLocal(zone, ts) : ts);
+    int64_t jd = local.days + iv.days + kPostgresEpochJdate;
     if (jd < 0) return TimestampOutOfRange();
     int y, m, d;
     J2Date(jd, &y, &m, &d);
-    if (!FromLocal(y, m, d, tod, zone_aware, zone, &ts)) return TimestampOutOfRange();
+    if (!FromLocal(y, m, d, local.time, zone_aware, zone, &ts)) return TimestampOutOfRange();
   }
   if (__builtin_add_overflow(ts, iv.micros, &ts) || !ValidTimestamp(ts)) {
     return TimestampOutOfRange();
@@ -1292,54 +1222,46 @@ Result<Interval> IntervalNegate(const Interval& a) {
   return Interval{-a.micros, -a.days, -a.months};
 }
 
-Result<Interval> IntervalMul(const Interval& span, double factor) {
+namespace {
+
+// interval_mul and interval_div once months, days and microseconds are scaled: the fractional
+// months and days cascade down (30-day months, TSROUND at each step). `checked` is
+// interval_mul's range check; interval_div converts unchecked, as Postgres 15 does.
+Result<Interval> ScaledInterval(double months, double days, double micros, bool checked) {
   Interval r;
-  double result_double = span.months * factor;
-  if (!FitsInt32(result_double)) return IntervalOutOfRange();
-  r.months = static_cast<int32_t>(result_double);
-  result_double = span.days * factor;
-  if (!FitsInt32(result_double)) return IntervalOutOfRange();
-  r.days = static_cast<int32_t>(result_double);
-  double month_remainder_days = (span.months * factor - r.months) * kDaysPerMonth;
-  month_remainder_days = TsRound(month_remainder_days);
-  double sec_remainder = (span.days * factor - r.days + month_remainder_days -
-                          static_cast<int>(month_remainder_days)) *
-                         kSecsPerDay;
-  sec_remainder = TsRound(sec_remainder);
+  if (checked && !FitsInt32(months)) return IntervalOutOfRange();
+  r.months = static_cast<int32_t>(months);
+  if (checked && !FitsInt32(days)) return IntervalOutOfRange();
+  r.days = static_cast<int32_t>(days);
+  double month_remainder_days = TsRound((months - r.months) * kDaysPerMonth);
+  double sec_remainder =
+      TsRound((days - r.days + month_remainder_days - static_cast<int>(month_remainder_days)) *
+              kSecsPerDay);
   if (std::fabs(sec_remainder) >= kSecsPerDay) {
     r.days += static_cast<int>(sec_remainder / kSecsPerDay);
     sec_remainder -= static_cast<int>(sec_remainder / kSecsPerDay) * kSecsPerDay;
   }
   r.days += static_cast<int32_t>(month_remainder_days);
-  result_double = std::rint(static_cast<double>(span.micros) * factor +
-                            sec_remainder * static_cast<double>(kUsecPerSec));
-  if (std::isnan(result_double) ||
-      !(result_double >= -9223372036854775808.0 && result_double < 9223372036854775808.0)) {
+  double result_double = std::rint(micros + sec_remainder * static_cast<double>(kUsecsPerSec));
+  if (checked && (std::isnan(result_double) || !(result_double >= -9223372036854775808.0 &&
+                                                 result_double < 9223372036854775808.0))) {
     return IntervalOutOfRange();
   }
   r.micros = static_cast<int64_t>(result_double);
   return r;
 }
 
+}  // namespace
+
+Result<Interval> IntervalMul(const Interval& span, double factor) {
+  return ScaledInterval(span.months * factor, span.days * factor,
+                        static_cast<double>(span.micros) * factor, true);
+}
+
 Result<Interval> IntervalDiv(const Interval& span, double factor) {
   if (factor == 0.0) return Status::InvalidArgument("division by zero");
-  Interval r;
-  r.months = static_cast<int32_t>(span.months / factor);
-  r.days = static_cast<int32_t>(span.days / factor);
-  double month_remainder_days = (span.months / factor - r.months) * kDaysPerMonth;
-  month_remainder_days = TsRound(month_remainder_days);
-  double sec_remainder = (span.days / factor - r.days + month_remainder_days -
-                          static_cast<int>(month_remainder_days)) *
-                         kSecsPerDay;
-  sec_remainder = TsRound(sec_remainder);
-  if (std::fabs(sec_remainder) >= kSecsPerDay) {
-    r.days += static_cast<int>(sec_remainder / kSecsPerDay);
-    sec_remainder -= static_cast<int>(sec_remainder / kSecsPerDay) * kSecsPerDay;
-  }
-  r.days += static_cast<int32_t>(month_remainder_days);
-  r.micros = static_cast<int64_t>(std::rint(static_cast<double>(span.micros) / factor +
-                                            sec_remainder * static_cast<double>(kUsecPerSec)));
-  return r;
+  return ScaledInterval(span.months / factor, span.days / factor,
+                        static_cast<double>(span.micros) / factor, false);
 }
 
 Result<Interval> TimestampDiff(int64_t a, int64_t b) {
@@ -1349,40 +1271,20 @@ Result<Interval> TimestampDiff(int64_t a, int64_t b) {
   Interval r;
   r.micros = a - b;
   // interval_justify_hours: whole days move out of the time part.
-  int64_t wholeday = r.micros / kUsecPerDay;
-  r.micros -= wholeday * kUsecPerDay;
+  int64_t wholeday = r.micros / kUsecsPerDay;
+  r.micros -= wholeday * kUsecsPerDay;
   r.days = static_cast<int32_t>(wholeday);
   if (r.days > 0 && r.micros < 0) {
-    r.micros += kUsecPerDay;
+    r.micros += kUsecsPerDay;
     r.days--;
   } else if (r.days < 0 && r.micros > 0) {
-    r.micros -= kUsecPerDay;
+    r.micros -= kUsecsPerDay;
     r.days++;
   }
   return r;
 }
 
 namespace {
-
-// interval2itm: the broken-down fields EXTRACT reads.
-struct Itm {
-  int64_t year, mon, mday, hour, min, sec, usec;
-};
-
-Itm IntervalToItm(const Interval& iv) {
-  Itm t;
-  t.year = iv.months / kMonthsPerYear;
-  t.mon = iv.months % kMonthsPerYear;
-  t.mday = iv.days;
-  int64_t time = iv.micros;
-  t.hour = time / kUsecPerHour;
-  time -= t.hour * kUsecPerHour;
-  t.min = time / kUsecPerMinute;
-  time -= t.min * kUsecPerMinute;
-  t.sec = time / kUsecPerSec;
-  t.usec = time - t.sec * kUsecPerSec;
-  return t;
-}
 
 Status IntervalUnitError(Unit unit, std::string_view unit_text) {
   std::string lower;
@@ -1408,42 +1310,43 @@ Numeric NumericFrom128(__int128 v, int scale) {
 }  // namespace
 
 Result<Numeric> IntervalField(Unit unit, std::string_view unit_text, const Interval& iv) {
-  Itm t = IntervalToItm(iv);
+  datetime::IntervalFields f = datetime::SplitInterval(iv);
+  const datetime::TimeFields& t = f.time;
   int64_t r;
   switch (unit) {
     case Unit::kMicroseconds:
-      r = t.sec * 1000000 + t.usec;
+      r = t.second * 1000000 + t.usec;
       break;
     case Unit::kMilliseconds:
-      return NumericFrom128(t.sec * 1000000 + t.usec, 3);
+      return NumericFrom128(t.second * 1000000 + t.usec, 3);
     case Unit::kSecond:
-      return NumericFrom128(t.sec * 1000000 + t.usec, 6);
+      return NumericFrom128(t.second * 1000000 + t.usec, 6);
     case Unit::kMinute:
-      r = t.min;
+      r = t.minute;
       break;
     case Unit::kHour:
       r = t.hour;
       break;
     case Unit::kDay:
-      r = t.mday;
+      r = f.mday;
       break;
     case Unit::kMonth:
-      r = t.mon;
+      r = f.mon;
       break;
     case Unit::kQuarter:
-      r = t.mon / 3 + 1;
+      r = f.mon / 3 + 1;
       break;
     case Unit::kYear:
-      r = t.year;
+      r = f.year;
       break;
     case Unit::kDecade:
-      r = t.year / 10;
+      r = f.year / 10;
       break;
     case Unit::kCentury:
-      r = t.year / 100;
+      r = f.year / 100;
       break;
     case Unit::kMillennium:
-      r = t.year / 1000;
+      r = f.year / 1000;
       break;
     case Unit::kEpoch: {
       // 365.25-day years, 30-day months, counted in quarter days to stay in integers.
@@ -1461,12 +1364,13 @@ Result<Numeric> IntervalField(Unit unit, std::string_view unit_text, const Inter
 }
 
 Result<double> IntervalFieldFloat(Unit unit, std::string_view unit_text, const Interval& iv) {
-  Itm t = IntervalToItm(iv);
+  datetime::IntervalFields f = datetime::SplitInterval(iv);
+  const datetime::TimeFields& t = f.time;
   switch (unit) {
     case Unit::kMilliseconds:
-      return static_cast<double>(t.sec) * 1000.0 + static_cast<double>(t.usec) / 1000.0;
+      return static_cast<double>(t.second) * 1000.0 + static_cast<double>(t.usec) / 1000.0;
     case Unit::kSecond:
-      return static_cast<double>(t.sec) + static_cast<double>(t.usec) / 1000000.0;
+      return static_cast<double>(t.second) + static_cast<double>(t.usec) / 1000000.0;
     case Unit::kEpoch: {
       double result = static_cast<double>(iv.micros) / 1000000.0;
       result += (365.25 * kSecsPerDay) * (iv.months / kMonthsPerYear);

@@ -106,30 +106,28 @@ Result<double> CheckFloat(double r, double a, double b, bool is_float4, bool zer
   return r;
 }
 
+// + - * / in the precision of the type (float4 arithmetic happens in float, as float4pl does).
+template <typename F>
+Result<F> FloatOp(ArithOp op, F a, F b, const char* type_name) {
+  switch (op) {
+    case ArithOp::kAdd:
+      return a + b;
+    case ArithOp::kSub:
+      return a - b;
+    case ArithOp::kMul:
+      return a * b;
+    case ArithOp::kDiv:
+      if (b == F(0)) return Err("division by zero");
+      return a / b;
+    default:
+      return Err(std::string("operator does not exist for ") + type_name);
+  }
+}
+
 Result<Value> FloatArith(ArithOp op, Oid type, double a, double b) {
-  bool f4 = type == pgtype::kFloat4;
-  double r = 0;
-  bool zero_ok = true;
-  if (f4) {
+  if (type == pgtype::kFloat4) {
     float fa = static_cast<float>(a), fb = static_cast<float>(b);
-    float fr = 0;
-    switch (op) {
-      case ArithOp::kAdd:
-        fr = fa + fb;
-        break;
-      case ArithOp::kSub:
-        fr = fa - fb;
-        break;
-      case ArithOp::kMul:
-        fr = fa * fb;
-        break;
-      case ArithOp::kDiv:
-        if (fb == 0.0f) return Err("division by zero");
-        fr = fa / fb;
-        break;
-      default:
-        return Err("operator does not exist for real");
-    }
+    TALLY_ASSIGN_OR_RETURN(float fr, FloatOp(op, fa, fb, "real"));
     if (std::isinf(fr) && !std::isinf(fa) && !std::isinf(fb)) {
       return Err("value out of range: overflow");
     }
@@ -139,25 +137,10 @@ Result<Value> FloatArith(ArithOp op, Oid type, double a, double b) {
     }
     return Value::Float(type, fr);
   }
-  switch (op) {
-    case ArithOp::kAdd:
-      r = a + b;
-      break;
-    case ArithOp::kSub:
-      r = a - b;
-      break;
-    case ArithOp::kMul:
-      r = a * b;
-      zero_ok = a == 0.0 || b == 0.0;
-      break;
-    case ArithOp::kDiv:
-      if (b == 0.0) return Err("division by zero");
-      r = a / b;
-      zero_ok = a == 0.0 || std::isinf(b);
-      break;
-    default:
-      return Err("operator does not exist for double precision");
-  }
+  TALLY_ASSIGN_OR_RETURN(double r, FloatOp(op, a, b, "double precision"));
+  bool zero_ok = op == ArithOp::kMul   ? a == 0.0 || b == 0.0
+                 : op == ArithOp::kDiv ? a == 0.0 || std::isinf(b)
+                                       : true;
   TALLY_ASSIGN_OR_RETURN(r, CheckFloat(r, a, b, false, zero_ok));
   return Value::Float(type, r);
 }
@@ -270,7 +253,9 @@ Result<Value> Arith(const Expr& e, const Value& a, const Value& b, const EvalCon
     int64_t days = at == pgtype::kDate ? a.as_int() : b.as_int();
     int64_t n = at == pgtype::kDate ? b.as_int() : a.as_int();
     int64_t r = op == ArithOp::kSub ? days - n : days + n;
-    if (r < -2451545 || r > 2147483494LL - 2451545) return Err("date out of range");
+    if (r < -datetime::kPostgresEpochJdate || r > 2147483494LL - datetime::kPostgresEpochJdate) {
+      return Err("date out of range");
+    }
     return Value::Date(r);
   }
   switch (ReprOf(e.type)) {
@@ -301,15 +286,15 @@ Result<FieldValue> ExtractField(dt::Unit unit, const Value& v, const EvalContext
   if (t == pgtype::kDate) {
     days = v.as_int();
     c = dt::CivilFromDays(days);
-    epoch_usec = (days + dt::kUnixEpochDays) * dt::kUsecPerDay;
+    epoch_usec = (days + dt::kUnixEpochDays) * dt::kUsecsPerDay;
   } else {
     int64_t ts = v.as_int();
-    epoch_usec = ts + dt::kUnixEpochUsec;
+    epoch_usec = ts + dt::kUnixEpochUsecs;
     int64_t local = t == pgtype::kTimestampTz ? dt::UtcToLocal(ctx.session_zone, ts) : ts;
     c = dt::CivilFromTimestamp(local);
-    days = dt::FloorDiv(local, dt::kUsecPerDay);
+    days = dt::FloorDiv(local, dt::kUsecsPerDay);
   }
-  int64_t usec_in_min = c.second * dt::kUsecPerSec + c.usec;
+  int64_t usec_in_min = c.second * dt::kUsecsPerSec + c.usec;
   switch (unit) {
     case dt::Unit::kMicroseconds:
       return FieldValue{usec_in_min, 0};
@@ -348,7 +333,7 @@ Result<FieldValue> ExtractField(dt::Unit unit, const Value& v, const EvalContext
     case dt::Unit::kIsoYear:
       return FieldValue{dt::IsoYear(c.year, c.month, c.day), 0};
     case dt::Unit::kEpoch:
-      if (t == pgtype::kDate) return FieldValue{epoch_usec / dt::kUsecPerSec, 0};
+      if (t == pgtype::kDate) return FieldValue{epoch_usec / dt::kUsecsPerSec, 0};
       return FieldValue{epoch_usec, 6};
     default:
       return Err("unit is not supported by EXTRACT");
@@ -358,7 +343,8 @@ Result<FieldValue> ExtractField(dt::Unit unit, const Value& v, const EvalContext
 // date_part's float8 result, computed as Postgres's float code does.
 double FieldAsFloat(dt::Unit unit, const FieldValue& f, const Value& v) {
   if (unit == dt::Unit::kEpoch && v.type() != pgtype::kDate) {
-    return (static_cast<double>(v.as_int()) - static_cast<double>(-dt::kUnixEpochUsec)) / 1000000.0;
+    return (static_cast<double>(v.as_int()) - static_cast<double>(-dt::kUnixEpochUsecs)) /
+           1000000.0;
   }
   if (unit == dt::Unit::kSecond) {
     return static_cast<double>(f.unscaled / 1000000) +
@@ -583,15 +569,39 @@ class Evaluator {
  private:
   Value Null(const Expr& e) { return Value::Null(e.type); }
 
+  // The two operands of a strict binary operator; false when one is NULL (the right one is
+  // not evaluated after a NULL left one).
+  Result<bool> EvalOperands(const Expr& e, Value& ta, Value& tb, const Value*& a, const Value*& b) {
+    TALLY_RETURN_IF_ERROR(Eval(*e.args[0], ta, a));
+    if (a->is_null()) return false;
+    TALLY_RETURN_IF_ERROR(Eval(*e.args[1], tb, b));
+    return !b->is_null();
+  }
+
+  // x IN (...) and x op ANY/ALL (...) over args[1..]: 1 as soon as a comparison gives
+  // `stop_on`, else -1 when an element was NULL (the result is NULL), else 0.
+  Result<int> ScanElements(const Expr& e, const Value& x, CmpOp op, bool stop_on) {
+    bool saw_null = false;
+    for (size_t i = 1; i < e.args.size(); ++i) {
+      Value tb;
+      const Value* b;
+      TALLY_RETURN_IF_ERROR(Eval(*e.args[i], tb, b));
+      if (b->is_null()) {
+        saw_null = true;
+        continue;
+      }
+      if (ApplyCmp(op, x, *b) == stop_on) return 1;
+    }
+    return saw_null ? -1 : 0;
+  }
+
   Result<Value> Compute(const Expr& e) {
     switch (e.kind) {
       case ExprKind::kArith: {
         Value ta, tb;
         const Value *a, *b;
-        TALLY_RETURN_IF_ERROR(Eval(*e.args[0], ta, a));
-        if (a->is_null()) return Null(e);
-        TALLY_RETURN_IF_ERROR(Eval(*e.args[1], tb, b));
-        if (b->is_null()) return Null(e);
+        TALLY_ASSIGN_OR_RETURN(bool non_null, EvalOperands(e, ta, tb, a, b));
+        if (!non_null) return Null(e);
         return Arith(e, *a, *b, ctx_);
       }
       case ExprKind::kNegate: {
@@ -620,10 +630,8 @@ class Evaluator {
       case ExprKind::kCompare: {
         Value ta, tb;
         const Value *a, *b;
-        TALLY_RETURN_IF_ERROR(Eval(*e.args[0], ta, a));
-        if (a->is_null()) return Null(e);
-        TALLY_RETURN_IF_ERROR(Eval(*e.args[1], tb, b));
-        if (b->is_null()) return Null(e);
+        TALLY_ASSIGN_OR_RETURN(bool non_null, EvalOperands(e, ta, tb, a, b));
+        if (!non_null) return Null(e);
         return Value::Bool(ApplyCmp(static_cast<CmpOp>(e.op), *a, *b));
       }
       case ExprKind::kAnd:
@@ -688,19 +696,9 @@ class Evaluator {
         const Value* a;
         TALLY_RETURN_IF_ERROR(Eval(*e.args[0], ta, a));
         if (a->is_null()) return Null(e);
-        bool saw_null = false;
-        for (size_t i = 1; i < e.args.size(); ++i) {
-          Value tb;
-          const Value* b;
-          TALLY_RETURN_IF_ERROR(Eval(*e.args[i], tb, b));
-          if (b->is_null()) {
-            saw_null = true;
-            continue;
-          }
-          if (ApplyCmp(CmpOp::kEq, *a, *b)) return Value::Bool(!e.negated);
-        }
-        if (saw_null) return Null(e);
-        return Value::Bool(e.negated);
+        TALLY_ASSIGN_OR_RETURN(int found, ScanElements(e, *a, CmpOp::kEq, true));
+        if (found < 0) return Null(e);
+        return Value::Bool((found == 1) != e.negated);
       }
       case ExprKind::kCase: {
         size_t pairs = (e.args.size() - (e.has_else ? 1 : 0)) / 2;
@@ -764,28 +762,15 @@ class Evaluator {
         const Value* a;
         TALLY_RETURN_IF_ERROR(Eval(*e.args[0], ta, a));
         if (a->is_null()) return Null(e);
-        bool saw_null = false;
-        auto op = static_cast<CmpOp>(e.op);
-        for (size_t i = 1; i < e.args.size(); ++i) {
-          Value tb;
-          const Value* b;
-          TALLY_RETURN_IF_ERROR(Eval(*e.args[i], tb, b));
-          if (b->is_null()) {
-            saw_null = true;
-            continue;
-          }
-          if (ApplyCmp(op, *a, *b) == use_or) return Value::Bool(use_or);
-        }
-        if (saw_null) return Null(e);
-        return Value::Bool(!use_or);
+        TALLY_ASSIGN_OR_RETURN(int found, ScanElements(e, *a, static_cast<CmpOp>(e.op), use_or));
+        if (found < 0) return Null(e);
+        return Value::Bool(found == 1 ? use_or : !use_or);
       }
       case ExprKind::kLike: {
         Value ta, tb;
         const Value *a, *b;
-        TALLY_RETURN_IF_ERROR(Eval(*e.args[0], ta, a));
-        if (a->is_null()) return Null(e);
-        TALLY_RETURN_IF_ERROR(Eval(*e.args[1], tb, b));
-        if (b->is_null()) return Null(e);
+        TALLY_ASSIGN_OR_RETURN(bool non_null, EvalOperands(e, ta, tb, a, b));
+        if (!non_null) return Null(e);
         const std::string& t = a->as_text();
         const std::string& p = b->as_text();
         bool fold = static_cast<LikeOp>(e.op) == LikeOp::kILike;
@@ -872,12 +857,12 @@ class Evaluator {
         int64_t utc = ts.as_int();
         if (utc == INT64_MAX || utc == INT64_MIN) return ts;
         int64_t offset = dt::OffsetAt(zone, utc);
-        int64_t local = utc + offset * dt::kUsecPerSec;
+        int64_t local = utc + offset * dt::kUsecsPerSec;
         TALLY_ASSIGN_OR_RETURN(int64_t t, dt::TruncLocal(unit, local));
         bool redo_zone = unit != dt::Unit::kHour && unit != dt::Unit::kMinute &&
                          unit != dt::Unit::kSecond && unit != dt::Unit::kMilliseconds &&
                          unit != dt::Unit::kMicroseconds;
-        int64_t r = redo_zone ? dt::LocalToUtc(zone, t) : t - offset * dt::kUsecPerSec;
+        int64_t r = redo_zone ? dt::LocalToUtc(zone, t) : t - offset * dt::kUsecsPerSec;
         return Value::Timestamp(pgtype::kTimestampTz, r);
       }
       case FuncId::kExtract:
@@ -1187,31 +1172,6 @@ std::string TruncateChars(std::string s, int32_t n) {
 
 namespace internal {
 
-std::string FormatFloat(double d, bool is_float4) {
-  if (std::isnan(d)) return "NaN";
-  if (std::isinf(d)) return d > 0 ? "Infinity" : "-Infinity";
-  if (d == 0) return std::signbit(d) ? "-0" : "0";
-  char buf[64];
-  std::to_chars_result r =
-      is_float4 ? std::to_chars(buf, buf + sizeof buf, static_cast<float>(d),
-                                std::chars_format::scientific)
-                : std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);
-  std::string sci(buf, r.ptr);
-  size_t epos = sci.find('e');
-  int exp = std::atoi(sci.c_str() + epos + 1);
-  int limit = is_float4 ? FLT_DIG : DBL_DIG;
-  if (exp < -4 || exp >= limit) {
-    std::string mant = sci.substr(0, epos);
-    char ebuf[16];
-    std::snprintf(ebuf, sizeof ebuf, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
-    return mant + ebuf;
-  }
-  r = is_float4
-          ? std::to_chars(buf, buf + sizeof buf, static_cast<float>(d), std::chars_format::fixed)
-          : std::to_chars(buf, buf + sizeof buf, d, std::chars_format::fixed);
-  return std::string(buf, r.ptr);
-}
-
 int CompareValues(const Value& a, const Value& b, const EvalContext& ctx) {
   switch (ReprOf(a.type())) {
     case Repr::kBool:
@@ -1222,12 +1182,8 @@ int CompareValues(const Value& a, const Value& b, const EvalContext& ctx) {
       int64_t x = a.as_int(), y = b.as_int();
       return x < y ? -1 : (x > y ? 1 : 0);
     }
-    case Repr::kFloat: {
-      double x = a.as_float(), y = b.as_float();
-      if (std::isnan(x)) return std::isnan(y) ? 0 : 1;
-      if (std::isnan(y)) return -1;
-      return x < y ? -1 : (x > y ? 1 : 0);
-    }
+    case Repr::kFloat:
+      return CompareFloats(a.as_float(), b.as_float());
     case Repr::kNumeric:
       return a.as_numeric().Compare(b.as_numeric());
     case Repr::kText: {
@@ -1241,13 +1197,8 @@ int CompareValues(const Value& a, const Value& b, const EvalContext& ctx) {
       if (c == 0) c = x.compare(y);  // deterministic collations break ties bytewise
       return c < 0 ? -1 : (c > 0 ? 1 : 0);
     }
-    case Repr::kInterval: {
-      auto span = [](const Interval& i) {
-        return (static_cast<__int128>(i.months) * 30 + i.days) * dt::kUsecPerDay + i.micros;
-      };
-      __int128 x = span(a.as_interval()), y = span(b.as_interval());
-      return x < y ? -1 : (x > y ? 1 : 0);
-    }
+    case Repr::kInterval:
+      return CompareIntervals(a.as_interval(), b.as_interval());
   }
   return 0;
 }
@@ -1295,7 +1246,7 @@ Result<Value> CastValue(const Value& v, Oid target, int32_t typmod, const EvalCo
         int64_t ts = p.local;
         if (target == pgtype::kTimestampTz && ts != INT64_MAX && ts != INT64_MIN) {
           if (p.offset_seconds) {
-            ts -= *p.offset_seconds * dt::kUsecPerSec;
+            ts -= *p.offset_seconds * dt::kUsecsPerSec;
           } else {
             ts = dt::LocalToUtc(p.zone != nullptr ? p.zone : ctx.session_zone, ts);
           }
@@ -1380,14 +1331,14 @@ Result<Value> CastValue(const Value& v, Oid target, int32_t typmod, const EvalCo
         int64_t ts = v.as_int();
         if (ts == INT64_MAX || ts == INT64_MIN) return Value::Date(ts);
         if (src == pgtype::kTimestampTz) ts = dt::UtcToLocal(ctx.session_zone, ts);
-        return Value::Date(dt::FloorDiv(ts, dt::kUsecPerDay));
+        return Value::Date(dt::FloorDiv(ts, dt::kUsecsPerDay));
       }
       break;
     }
     case Repr::kTimestamp: {
       int64_t ts;
       if (from == Repr::kDate) {
-        ts = v.as_int() * dt::kUsecPerDay;
+        ts = v.as_int() * dt::kUsecsPerDay;
         if (target == pgtype::kTimestampTz) ts = dt::LocalToUtc(ctx.session_zone, ts);
       } else if (from == Repr::kTimestamp) {
         ts = v.as_int();
@@ -1426,7 +1377,7 @@ std::string FormatValue(const Value& v, const date::time_zone* zone) {
     case Repr::kInt:
       return std::to_string(v.as_int());
     case Repr::kFloat:
-      return internal::FormatFloat(v.as_float(), v.type() == pgtype::kFloat4);
+      return FormatFloat(v.type(), v.as_float());
     case Repr::kNumeric:
       return v.as_numeric().ToString();
     case Repr::kText:

@@ -12,6 +12,5 @@ namespace tally::compiler::internal {
 Result<Value> CastValue(const Value& v, Oid target, int32_t typmod, const EvalContext& ctx);
 // Compares two non-NULL values of the same Repr.
 int CompareValues(const Value& a, const Value& b, const EvalContext& ctx);
-std::string FormatFloat(double d, bool is_float4);
 
 }  // namespace tally::compiler::internal

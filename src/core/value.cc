@@ -882,7 +882,8 @@ int CompareFloat(double a, double b) {
 
 __int128 IntervalSpan(const Interval& i) {
   return static_cast<__int128>(i.micros) +
-         (static_cast<__int128>(i.days) + static_cast<__int128>(i.months) * datetime::kDaysPerMonth) *
+         (static_cast<__int128>(i.days) +
+          static_cast<__int128>(i.months) * datetime::kDaysPerMonth) *
              kUsecsPerDay;
 }
 

@@ -7,13 +7,13 @@
 #include <string>
 #include <vector>
 
+#include "../test_util.h"
 #include "tally/agg/codec.h"
-#include "test_util.h"
 
 using namespace tally;
 using namespace tally::agg;
-using tally::agg::testing::OidOfName;
-using tally::agg::testing::ReadTsv;
+using tally::testing::OidOfName;
+using tally::testing::ReadTsv;
 
 namespace {
 

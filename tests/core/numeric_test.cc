@@ -1,48 +1,16 @@
 #include <catch2/catch.hpp>
-#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "../test_util.h"
 #include "tally/core/value.h"
 
 using tally::Numeric;
+using tally::testing::ReadTsv;
+using tally::testing::Unescape;
 
 namespace {
-
-std::vector<std::vector<std::string>> ReadTsv(const std::string& name) {
-  std::ifstream in(std::string(TALLY_TEST_DATA_DIR) + "/" + name);
-  REQUIRE(in.good());
-  std::vector<std::vector<std::string>> rows;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    std::vector<std::string> cells;
-    size_t start = 0;
-    while (true) {
-      size_t tab = line.find('\t', start);
-      cells.push_back(
-          line.substr(start, tab == std::string::npos ? std::string::npos : tab - start));
-      if (tab == std::string::npos) break;
-      start = tab + 1;
-    }
-    rows.push_back(std::move(cells));
-  }
-  return rows;
-}
-
-std::string Unescape(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 1 < s.size() && (s[i + 1] == 't' || s[i + 1] == 'n')) {
-      out.push_back(s[i + 1] == 't' ? '\t' : '\n');
-      ++i;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
 
 Numeric N(const std::string& s) {
   auto r = Numeric::Parse(s);

@@ -3,57 +3,19 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
-#include <fstream>
-#include <map>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "../test_util.h"
+
 using tally::Oid;
 using tally::Value;
 namespace pgtype = tally::pgtype;
+using tally::testing::OidOfName;
+using tally::testing::ReadTsv;
 
 namespace {
-
-std::vector<std::vector<std::string>> ReadTsvRows(const std::string& name) {
-  std::ifstream in(std::string(TALLY_TEST_DATA_DIR) + "/" + name);
-  REQUIRE(in.good());
-  std::vector<std::vector<std::string>> rows;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    std::vector<std::string> cells;
-    size_t start = 0;
-    while (true) {
-      size_t tab = line.find('\t', start);
-      cells.push_back(
-          line.substr(start, tab == std::string::npos ? std::string::npos : tab - start));
-      if (tab == std::string::npos) break;
-      start = tab + 1;
-    }
-    rows.push_back(std::move(cells));
-  }
-  return rows;
-}
-
-Oid OidOfName(const std::string& name) {
-  static const std::map<std::string, Oid> kOids = {
-      {"boolean", pgtype::kBool},
-      {"smallint", pgtype::kInt2},
-      {"integer", pgtype::kInt4},
-      {"bigint", pgtype::kInt8},
-      {"oid", pgtype::kOid},
-      {"real", pgtype::kFloat4},
-      {"double precision", pgtype::kFloat8},
-      {"date", pgtype::kDate},
-      {"timestamp without time zone", pgtype::kTimestamp},
-      {"timestamp with time zone", pgtype::kTimestampTz},
-      {"interval", pgtype::kInterval},
-  };
-  auto it = kOids.find(name);
-  REQUIRE(it != kOids.end());
-  return it->second;
-}
 
 Value Parse(Oid type, const std::string& s) {
   auto r = Value::ParseText(type, s);
@@ -65,7 +27,7 @@ Value Parse(Oid type, const std::string& s) {
 }  // namespace
 
 TEST_CASE("Value text input/output matches Postgres 15 for every type") {
-  auto rows = ReadTsvRows("core/text_io.tsv");
+  auto rows = ReadTsv("core/text_io.tsv");
   REQUIRE(rows.size() > 300);
   for (const auto& row : rows) {
     REQUIRE(row.size() == 3);
