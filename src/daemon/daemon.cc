@@ -417,10 +417,12 @@ Status Daemon::LoadViewMetas() {
     v->groups = std::stoll(parts[3]);
     v->group_id = static_cast<uint32_t>(std::stoul(parts[4]));
     if (v->ready && definition != v->plan().query_sql) {
-      return Status::FailedPrecondition("view " + v->config->name +
-                                        ": its query changed since it was built; run "
-                                        "`tally drop --view " +
-                                        v->config->name + "` and `tally init` to rebuild it");
+      // `tally drop` is not built yet: until it is, a changed query means a new name or a
+      // rebuild of everything.
+      return Status::FailedPrecondition(
+          "view " + v->config->name +
+          ": its query changed since it was built; give the changed view a new name, or run "
+          "`tally uninstall` and `tally init` to rebuild every view");
     }
   }
   for (auto& v : views_) {
