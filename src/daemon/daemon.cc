@@ -120,7 +120,8 @@ class Daemon {
   Status JoinGroup(ViewRuntime& v, TableGroup& g);
   Status ApplyGroupChange(TableGroup& g, const pgoutput::RowChange& c, bool is_insert);
   Status Backfill(std::vector<ViewRuntime*> views, const std::string& snapshot, Lsn position);
-  Status FinishBackfill(ViewRuntime* v, Lsn position, int64_t rows);
+  Status FinishBackfill(ViewRuntime* v, Lsn position, int64_t rows,
+                        std::chrono::system_clock::time_point started);
   // Writes the summary rows an interrupted batch left pending, at `position`.
   Status RecoverPending(Lsn position);
   Status DropStaged();
@@ -603,6 +604,7 @@ Status Daemon::Backfill(std::vector<ViewRuntime*> views, const std::string& snap
     for (size_t c = 0; c < read.size(); ++c) {
       if (read[c]) columns.push_back(src.columns[c].name);
     }
+    const auto started = std::chrono::system_clock::now();
     TableGroup* g = NewGroup(next_view_id_++, src, columns, position);
     // Start over: whatever an interrupted backfill left is dropped.
     store::KvBatch clear;
@@ -615,6 +617,8 @@ Status Daemon::Backfill(std::vector<ViewRuntime*> views, const std::string& snap
       }
       v->start_lsn = position;
       v->groups = 0;
+      // The backfill writes the whole summary at its end; no pending rows on the way.
+      v->maintainer->set_record_pending(false);
       SaveViewMeta(*v, false, &clear);
     }
     std::string group_key = kMetaGroupPrefix;
@@ -644,6 +648,7 @@ Status Daemon::Backfill(std::vector<ViewRuntime*> views, const std::string& snap
         bool rewrite = false;
         discard.clear();
         TALLY_RETURN_IF_ERROR(v->maintainer->Flush(*state_, b, &discard, &rewrite));
+        v->groups += v->maintainer->group_count_delta();
       }
       if (g->rows) TALLY_RETURN_IF_ERROR(g->rows->Flush(*state_, b));
       return state_->Write(b, sync);
@@ -673,28 +678,16 @@ Status Daemon::Backfill(std::vector<ViewRuntime*> views, const std::string& snap
                       });
     if (!st.ok()) return st.WithContext("backfill of " + src.QualifiedName());
     TALLY_RETURN_IF_ERROR(flush(true));
-    for (ViewRuntime* v : members) TALLY_RETURN_IF_ERROR(FinishBackfill(v, position, rows));
+    for (ViewRuntime* v : members) TALLY_RETURN_IF_ERROR(FinishBackfill(v, position, rows, started));
   }
   return conn->Exec("COMMIT").status();
 }
 
 // Writes a backfilled view's whole summary and its meta row, then marks it ready.
-Status Daemon::FinishBackfill(ViewRuntime* v, Lsn position, int64_t rows) {
+Status Daemon::FinishBackfill(ViewRuntime* v, Lsn position, int64_t rows,
+                              std::chrono::system_clock::time_point started) {
   const auto& plan = v->plan();
-  auto started = std::chrono::system_clock::now();
-  // Backfill writes the whole summary below; no pending rows.
-  {
-    store::KvBatch clear_pending;
-    TALLY_RETURN_IF_ERROR(
-        store::DeletePrefix(*state_, v->maintainer->PendingPrefix(), &clear_pending));
-    TALLY_RETURN_IF_ERROR(state_->Write(clear_pending, true));
-  }
-  std::vector<engine::SinkRow> all;
-  TALLY_RETURN_IF_ERROR(v->maintainer->ScanAll(*state_, [&](const engine::SinkRow& r) {
-    all.push_back(r);
-    return Status::Ok();
-  }));
-  v->groups = static_cast<int64_t>(all.size());
+  v->maintainer->set_record_pending(true);
   const double started_epoch = std::chrono::duration<double>(started.time_since_epoch()).count();
   const std::string meta = QuoteIdentifier(config_.meta_schema);
   std::vector<sink::Statement> extra = {
@@ -708,9 +701,13 @@ Status Daemon::FinishBackfill(ViewRuntime* v, Lsn position, int64_t rows) {
         config_.sink_schema}},
       {"INSERT INTO " + meta +
            ".refresh_log VALUES ($1, to_timestamp($2), now(), 'backfill', $3, $4)",
-       {v->config->name, std::to_string(started_epoch), std::to_string(all.size()),
+       {v->config->name, std::to_string(started_epoch), std::to_string(v->groups),
         position.ToString()}}};
-  sink::ViewDelta d{&v->table, v->config->name, true, &all, v->groups};
+  // The whole summary, streamed from the state into the sink's COPY.
+  sink::RowSource all = [this, v](const sink::RowVisitor& visit) {
+    return v->maintainer->ScanAll(*state_, visit);
+  };
+  sink::ViewDelta d{&v->table, v->config->name, true, std::move(all), v->groups};
   Status applied = sink_->ApplyBatch({d}, {}, position, extra);
   if (!applied.ok()) return applied.WithContext("view " + v->config->name + ": backfill");
   v->ready = true;
@@ -727,29 +724,55 @@ Status Daemon::FinishBackfill(ViewRuntime* v, Lsn position, int64_t rows) {
 // a crash they are written again (absolute values, so writing twice is harmless).
 
 Status Daemon::RecoverPending(Lsn position) {
-  std::vector<std::vector<engine::SinkRow>> rows(views_.size());
   std::vector<sink::ViewDelta> deltas;
-  store::KvBatch clear;
-  for (size_t i = 0; i < views_.size(); ++i) {
-    auto& v = *views_[i];
+  std::vector<ViewRuntime*> rewritten;
+  for (auto& vp : views_) {
+    ViewRuntime& v = *vp;
     const std::string prefix = v.maintainer->PendingPrefix();
-    auto it = state_->NewIterator();
-    for (it->Seek(prefix); it->Valid() && it->key().substr(0, prefix.size()) == prefix;
-         it->Next()) {
-      TALLY_ASSIGN_OR_RETURN(auto row, engine::DecodeSinkRow(it->value()));
-      rows[i].push_back(std::move(row));
+    bool any = false;
+    {
+      auto it = state_->NewIterator();
+      it->Seek(prefix);
+      any = it->Valid() && it->key().substr(0, prefix.size()) == prefix;
+      TALLY_RETURN_IF_ERROR(it->status());
     }
-    TALLY_RETURN_IF_ERROR(it->status());
     TALLY_ASSIGN_OR_RETURN(auto rewrite, state_->Get(RewriteKey(v.id)));
-    if (rows[i].empty() && !rewrite) continue;
-    deltas.push_back({&v.table, v.config->name, rewrite.has_value(), &rows[i], v.groups});
-    TALLY_RETURN_IF_ERROR(store::DeletePrefix(*state_, prefix, &clear));
-    clear.Delete(RewriteKey(v.id));
+    if (!any && !rewrite) continue;
+    // Streamed from the state into the sink's COPY: bounded memory however many rows.
+    sink::RowSource rows = [this, prefix](const sink::RowVisitor& visit) -> Status {
+      auto it = state_->NewIterator();
+      for (it->Seek(prefix); it->Valid() && it->key().substr(0, prefix.size()) == prefix;
+           it->Next()) {
+        TALLY_ASSIGN_OR_RETURN(auto row, engine::DecodeSinkRow(it->value()));
+        TALLY_RETURN_IF_ERROR(visit(row));
+      }
+      return it->status();
+    };
+    deltas.push_back({&v.table, v.config->name, rewrite.has_value(), std::move(rows), v.groups});
+    rewritten.push_back(&v);
   }
   if (deltas.empty()) return Status::Ok();
   spdlog::info("re-writing the summary rows of an interrupted batch ({} views)", deltas.size());
   TALLY_RETURN_IF_ERROR(sink_->ApplyBatch(deltas, view_names_, position));
-  return state_->Write(clear, true);
+  // The summaries hold these rows now. Cleared in chunks: a crash half-way only means some
+  // rows are written again, with the same values.
+  for (ViewRuntime* v : rewritten) {
+    const std::string prefix = v->maintainer->PendingPrefix();
+    store::KvBatch clear;
+    auto it = state_->NewIterator();
+    for (it->Seek(prefix); it->Valid() && it->key().substr(0, prefix.size()) == prefix;
+         it->Next()) {
+      clear.Delete(it->key());
+      if (clear.size() >= 10000) {
+        TALLY_RETURN_IF_ERROR(state_->Write(clear, false));
+        clear.Clear();
+      }
+    }
+    TALLY_RETURN_IF_ERROR(it->status());
+    clear.Delete(RewriteKey(v->id));
+    TALLY_RETURN_IF_ERROR(state_->Write(clear, true));
+  }
+  return Status::Ok();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -786,7 +809,7 @@ Status Daemon::Flush() {
     }
     v.groups += v.maintainer->group_count_delta();
     if (!rows[i].empty() || rewrite) {
-      deltas.push_back({&v.table, v.config->name, rewrite, &rows[i], v.groups});
+      deltas.push_back({&v.table, v.config->name, rewrite, sink::RowsOf(&rows[i]), v.groups});
       SaveViewMeta(v, true, &batch);
     }
   }

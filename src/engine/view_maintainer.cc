@@ -528,7 +528,7 @@ Status ViewMaintainer::Flush(store::KvStore& store, store::KvBatch& batch,
     }
     if (exists_now && !g.existed_before) ++group_count_delta_;
     if (!exists_now && g.existed_before) --group_count_delta_;
-    if (!exists_now && !g.existed_before) continue;
+    if ((!exists_now && !g.existed_before) || !record_pending_) continue;
     TALLY_ASSIGN_OR_RETURN(auto row, ComputeRow(g));
     SinkRow sink_row = row ? std::move(*row) : DeletionRow(g);
     std::string encoded;

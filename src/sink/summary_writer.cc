@@ -33,6 +33,13 @@ std::vector<std::string> MetaSchemaDdl(const std::string& meta_schema) {
   };
 }
 
+RowSource RowsOf(const std::vector<engine::SinkRow>* rows) {
+  return [rows](const RowVisitor& visit) -> Status {
+    for (const auto& r : *rows) TALLY_RETURN_IF_ERROR(visit(r));
+    return Status::Ok();
+  };
+}
+
 SummaryWriter::SummaryWriter(std::unique_ptr<pg::PgConn> conn, std::string meta_schema)
     : conn_(std::move(conn)), meta_schema_(std::move(meta_schema)) {}
 
@@ -50,7 +57,6 @@ Status SummaryWriter::ApplyView(const ViewDelta& d) {
     // No key (one-row view) or after TRUNCATE: the delta holds every row there is.
     TALLY_RETURN_IF_ERROR(conn_->Exec("DELETE FROM " + target).status());
   }
-  if (d.rows->empty()) return Status::Ok();
   const std::string temp = "tally_delta_" + t.name;
   const std::string qtemp = QuoteIdentifier(temp);
   if (std::find(temp_tables_.begin(), temp_tables_.end(), temp) == temp_tables_.end()) {
@@ -62,7 +68,7 @@ Status SummaryWriter::ApplyView(const ViewDelta& d) {
   TALLY_RETURN_IF_ERROR(conn_->CopyInBegin("COPY " + qtemp + " (" + cols + ", tally_op) FROM STDIN"));
   std::string buf;
   buf.reserve(1 << 16);
-  for (const auto& row : *d.rows) {
+  Status visited = d.rows([&](const engine::SinkRow& row) -> Status {
     for (size_t i = 0; i < row.columns.size(); ++i) {
       if (row.columns[i]) {
         pg::AppendCopyEscaped(*row.columns[i], &buf);
@@ -76,6 +82,13 @@ Status SummaryWriter::ApplyView(const ViewDelta& d) {
       TALLY_RETURN_IF_ERROR(conn_->CopyInPut(buf));
       buf.clear();
     }
+    return Status::Ok();
+  });
+  if (!visited.ok()) {
+    // End the COPY so the connection is usable for the ROLLBACK.
+    PQputCopyEnd(conn_->raw(), "tally: reading summary rows failed");
+    conn_->CopyInEnd().IgnoreError();
+    return visited;
   }
   TALLY_RETURN_IF_ERROR(conn_->CopyInPut(buf));
   TALLY_RETURN_IF_ERROR(conn_->CopyInEnd());

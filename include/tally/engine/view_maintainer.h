@@ -78,6 +78,10 @@ class ViewMaintainer {
   size_t touched_groups() const { return groups_.size(); }
   int64_t group_count_delta() const { return group_count_delta_; }
 
+  // Whether Flush records pending sink rows ("p" keys); off while a backfill builds a state
+  // whose summary is written whole at its end.
+  void set_record_pending(bool on) { record_pending_ = on; }
+
   // Drops the overlay (after an error or a discarded batch).
   void Reset();
 
@@ -129,6 +133,7 @@ class ViewMaintainer {
   std::map<std::string, ValueCountDelta> value_counts_;
   std::map<std::string, int64_t> final_counts_;  // value counts after this batch, during Flush
   bool truncated_ = false;
+  bool record_pending_ = true;
   int64_t group_count_delta_ = 0;
 
   // Scratch, reused per row to avoid allocation.

@@ -7,6 +7,7 @@
 // synchronous_commit = on. Not thread-safe: owns its connection.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,11 +27,19 @@ struct SummaryTable {
   std::vector<int> key_columns;      // indices into columns: the unique key (empty: one row)
 };
 
+// Calls `visit` for every row of a delta; rows are streamed, never collected, so a delta of
+// any size (a backfill, a whole rewrite) takes bounded memory.
+using RowVisitor = std::function<Status(const engine::SinkRow&)>;
+using RowSource = std::function<Status(const RowVisitor& visit)>;
+
+// A RowSource over rows already in memory (a normal batch's).
+RowSource RowsOf(const std::vector<engine::SinkRow>* rows);
+
 struct ViewDelta {
   const SummaryTable* table = nullptr;
   std::string view_name;
   bool rewrite_all = false;  // empty the summary first
-  const std::vector<engine::SinkRow>* rows = nullptr;
+  RowSource rows;
   int64_t groups = 0;  // group count after this batch
 };
 
