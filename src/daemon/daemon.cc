@@ -138,6 +138,9 @@ class Daemon {
   Status LoadRelations();
   Status Flush();
   Status SendFeedback(Lsn position, bool reply_requested = false);
+  // During long work (replaying a big transaction, writing many summary rows) the walsender
+  // must still hear from tally, or it ends the connection after wal_sender_timeout.
+  void Heartbeat();
 
   const Config& config_;
   DatabaseSettings db_;
@@ -169,6 +172,7 @@ class Daemon {
   uint32_t stream_top_xid_ = 0;
   uint64_t behind_bytes_ = 0;  // server's WAL end minus the position of the last message
   Lsn last_received_;
+  Clock::time_point last_heartbeat_;
   Clock::time_point lag_checked_at_;
   static constexpr uint64_t kCatchUpBytes = 8 << 20;
   Lsn last_keepalive_end_;
@@ -228,14 +232,10 @@ Status Daemon::DropStaged() {
   TALLY_ASSIGN_OR_RETURN(auto replay, state_->Get(kMetaReplay));
   std::string keep;
   if (replay) keep = StagePrefix(static_cast<uint32_t>(std::stoul(*replay)));
-  store::KvBatch b;
-  auto it = state_->NewIterator();
-  for (it->Seek("s"); it->Valid() && it->key()[0] == 's'; it->Next()) {
-    if (keep.empty() || it->key().substr(0, keep.size()) != keep) b.Delete(it->key());
-  }
-  TALLY_RETURN_IF_ERROR(it->status());
   stage_seq_.clear();
-  return state_->Write(b, false);
+  return store::DeletePrefixInChunks(*state_, "s", [&](std::string_view key, std::string_view) {
+    return keep.empty() || key.substr(0, keep.size()) != keep;
+  });
 }
 
 // What an interrupted run left: a streamed transaction half applied (finished first, from its
@@ -741,10 +741,12 @@ Status Daemon::RecoverPending(Lsn position) {
     // Streamed from the state into the sink's COPY: bounded memory however many rows.
     sink::RowSource rows = [this, prefix](const sink::RowVisitor& visit) -> Status {
       auto it = state_->NewIterator();
+      uint64_t n = 0;
       for (it->Seek(prefix); it->Valid() && it->key().substr(0, prefix.size()) == prefix;
            it->Next()) {
         TALLY_ASSIGN_OR_RETURN(auto row, engine::DecodeSinkRow(it->value()));
         TALLY_RETURN_IF_ERROR(visit(row));
+        if (++n % 10000 == 0) Heartbeat();
       }
       return it->status();
     };
@@ -793,6 +795,12 @@ Status Daemon::SendFeedback(Lsn position, bool reply_requested) {
   return repl_->Send(std::string_view(buf.data(), buf.size()));
 }
 
+void Daemon::Heartbeat() {
+  if (!repl_ || Clock::now() - last_heartbeat_ < std::chrono::seconds(10)) return;
+  last_heartbeat_ = Clock::now();
+  SendFeedback(checkpoint_).IgnoreError();  // a lost connection shows at the next receive
+}
+
 Status Daemon::Flush() {
   if (!batch_dirty_) return Status::Ok();
   store::KvBatch batch;
@@ -816,13 +824,14 @@ Status Daemon::Flush() {
   for (auto& g : groups_) {
     if (g->rows) TALLY_RETURN_IF_ERROR(g->rows->Flush(*state_, batch));
   }
-  for (uint32_t xid : committed_stages_) {
-    TALLY_RETURN_IF_ERROR(store::DeletePrefix(*state_, StagePrefix(xid), &batch));
-  }
   batch.Put(kMetaCheckpoint, batch_position_.ToString());
   TALLY_RETURN_IF_ERROR(state_->Write(batch, /*sync=*/true));
   KillPoint("after_state_write");
   checkpoint_ = batch_position_;
+  // Streamed transactions already applied before (re-sent after a restart) are dropped.
+  for (uint32_t xid : committed_stages_) {
+    TALLY_RETURN_IF_ERROR(store::DeletePrefixInChunks(*state_, StagePrefix(xid)));
+  }
   committed_stages_.clear();
   TALLY_RETURN_IF_ERROR(sink_->ApplyBatch(deltas, view_names_, checkpoint_));
   KillPoint("after_sink_commit");
@@ -1060,17 +1069,27 @@ Status Daemon::ReplayStaged(const std::string& marker) {
                                end_lsn.ToString() + " " + std::to_string(next));
     TALLY_RETURN_IF_ERROR(state_->Write(batch, /*sync=*/false));
     KillPoint("replay_chunk");
+    Heartbeat();
     return Status::Ok();
   };
   uint64_t seq = next_seq;
-  for (it->Seek(start); it->Valid() && it->key().substr(0, prefix.size()) == prefix; it->Next()) {
+  for (it->Seek(start); it->Valid() && it->key().substr(0, prefix.size()) == prefix;) {
     seq = store::ReadU64(it->key().substr(prefix.size())) + 1;
     TALLY_RETURN_IF_ERROR(pgoutput::DecodeMessage(it->value(), /*in_stream=*/true, m));
     TALLY_RETURN_IF_ERROR(HandleChange(m, commit_lsn));
     if (++in_chunk >= config_.max_batch_changes) {
       TALLY_RETURN_IF_ERROR(flush_chunk(seq));
       in_chunk = 0;
+      // A live iterator pins every memtable written since it was made: a new one per chunk
+      // keeps memory bounded however long the transaction.
+      TALLY_RETURN_IF_ERROR(it->status());
+      it = state_->NewIterator();
+      start = prefix;
+      store::AppendU64(seq, &start);
+      it->Seek(start);
+      continue;
     }
+    it->Next();
   }
   TALLY_RETURN_IF_ERROR(it->status());
   TALLY_RETURN_IF_ERROR(flush_chunk(seq));
@@ -1078,14 +1097,14 @@ Status Daemon::ReplayStaged(const std::string& marker) {
   // its end the checkpoint and drop the staged changes.
   TALLY_RETURN_IF_ERROR(RecoverPending(end_lsn));
   store::KvBatch done;
-  TALLY_RETURN_IF_ERROR(store::DeletePrefix(*state_, prefix, &done));
   done.Delete(kMetaReplay);
   done.Put(kMetaCheckpoint, end_lsn.ToString());
   TALLY_RETURN_IF_ERROR(state_->Write(done, /*sync=*/true));
   checkpoint_ = end_lsn;
   batch_position_ = end_lsn;
   stage_seq_.erase(static_cast<uint32_t>(xid));
-  return Status::Ok();
+  // Without the marker nothing reads them again; what a crash leaves here, DropStaged takes.
+  return store::DeletePrefixInChunks(*state_, prefix);
 }
 
 Status Daemon::PersistRelation(const pgoutput::RelationMessage& r) {
@@ -1190,23 +1209,20 @@ Status Daemon::HandleMessage(std::string_view payload) {
       return SendFeedback(checkpoint_);
     }
     case MessageType::kStreamAbort: {
-      store::KvBatch b;
       const std::string prefix = StagePrefix(m.stream_abort.xid);
       if (m.stream_abort.subxid == m.stream_abort.xid) {
-        TALLY_RETURN_IF_ERROR(store::DeletePrefix(*state_, prefix, &b));
         stage_seq_.erase(m.stream_abort.xid);
-      } else {
-        // Only the aborted subtransaction's changes go.
-        auto it = state_->NewIterator();
-        for (it->Seek(prefix); it->Valid() && it->key().substr(0, prefix.size()) == prefix;
-             it->Next()) {
-          pgoutput::Message sub;
-          TALLY_RETURN_IF_ERROR(pgoutput::DecodeMessage(it->value(), true, sub));
-          if (sub.stream_xid == m.stream_abort.subxid) b.Delete(it->key());
-        }
-        TALLY_RETURN_IF_ERROR(it->status());
+        return store::DeletePrefixInChunks(*state_, prefix);
       }
-      return state_->Write(b, false);
+      // Only the aborted subtransaction's changes go (they carry its xid). A staged change
+      // that does not decode is kept, and fails loudly at replay.
+      const pgoutput::Xid subxid = m.stream_abort.subxid;
+      pgoutput::Message sub;
+      return store::DeletePrefixInChunks(*state_, prefix,
+                                         [&](std::string_view, std::string_view value) {
+                                           return pgoutput::DecodeMessage(value, true, sub).ok() &&
+                                                  sub.stream_xid == subxid;
+                                         });
     }
     default:
       break;

@@ -49,6 +49,34 @@ Status DeletePrefix(KvStore& store, std::string_view prefix, KvBatch* batch) {
   return it->status();
 }
 
+Status DeletePrefixInChunks(
+    KvStore& store, std::string_view prefix,
+    const std::function<bool(std::string_view, std::string_view)>& should_delete) {
+  constexpr int kChunk = 10000;
+  std::string from(prefix);
+  for (;;) {
+    KvBatch batch;
+    bool more = false;
+    {
+      // A fresh iterator per chunk: a live one would pin every memtable written meanwhile.
+      auto it = store.NewIterator();
+      int visited = 0;
+      for (it->Seek(from); it->Valid() && it->key().substr(0, prefix.size()) == prefix;
+           it->Next()) {
+        if (visited++ == kChunk) {
+          more = true;
+          from = std::string(it->key());
+          break;
+        }
+        if (!should_delete || should_delete(it->key(), it->value())) batch.Delete(it->key());
+      }
+      TALLY_RETURN_IF_ERROR(it->status());
+    }
+    if (!batch.empty()) TALLY_RETURN_IF_ERROR(store.Write(batch, false));
+    if (!more) return Status::Ok();
+  }
+}
+
 namespace {
 
 Status FromRocks(const rocksdb::Status& s, std::string_view what) {
@@ -192,6 +220,8 @@ Result<std::unique_ptr<KvStore>> OpenRocksDb(const std::string& dir) {
   options.memtable_prefix_bloom_size_ratio = 0.05;
   options.memtable_whole_key_filtering = true;
   options.write_buffer_size = 64 << 20;
+  // OptimizeLevelStyleCompaction allows 6 memtables; 3 bound them at 192 MB.
+  options.max_write_buffer_number = 3;
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));

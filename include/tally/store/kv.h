@@ -11,6 +11,7 @@
 // Thread safety: a KvStore may be read from several threads; writes come from one.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -89,6 +90,13 @@ std::unique_ptr<KvStore> NewMemoryStore();
 // Adds a point delete for every key starting with `prefix`. Preferred to DeleteRange on hot
 // paths: RocksDB 7's range tombstones in the memtable slow down every later read.
 Status DeletePrefix(KvStore& store, std::string_view prefix, KvBatch* batch);
+
+// Deletes the keys starting with `prefix` for which `should_delete` (null: all) holds, in
+// unsynced writes of at most 10,000 keys, so memory stays bounded however many there are.
+// Not atomic: for keys whose partial removal is harmless (staged changes, cleared rows).
+Status DeletePrefixInChunks(
+    KvStore& store, std::string_view prefix,
+    const std::function<bool(std::string_view key, std::string_view value)>& should_delete = {});
 
 // Big-endian helpers for keys.
 void AppendU32(uint32_t v, std::string* out);

@@ -1,0 +1,63 @@
+#include "tally/store/kv.h"
+
+#include <catch2/catch.hpp>
+
+using namespace tally;
+
+namespace {
+size_t CountPrefix(store::KvStore& kv, const std::string& prefix) {
+  size_t n = 0;
+  auto it = kv.NewIterator();
+  for (it->Seek(prefix); it->Valid() && it->key().substr(0, prefix.size()) == prefix; it->Next()) {
+    ++n;
+  }
+  return n;
+}
+}  // namespace
+
+TEST_CASE("DeletePrefixInChunks removes every matching key across chunk boundaries") {
+  auto kv = store::NewMemoryStore();
+  store::KvBatch b;
+  for (uint64_t i = 0; i < 25003; ++i) {
+    std::string key = "s";
+    store::AppendU64(i, &key);
+    b.Put(key, i % 3 == 0 ? "drop" : "keep");
+  }
+  b.Put("t", "other prefix");
+  REQUIRE(kv->Write(b, true).ok());
+  REQUIRE(store::DeletePrefixInChunks(*kv, "s", [](std::string_view, std::string_view v) {
+            return v == "drop";
+          }).ok());
+  CHECK(CountPrefix(*kv, "s") == 25003 - 8335);
+  REQUIRE(store::DeletePrefixInChunks(*kv, "s").ok());
+  CHECK(CountPrefix(*kv, "s") == 0);
+  CHECK(kv->Get("t")->has_value());
+}
+
+TEST_CASE("a batch writes the last value of a key it writes twice") {
+  for (bool rocks : {false, true}) {
+    std::unique_ptr<store::KvStore> kv;
+    std::string dir;
+    if (rocks) {
+      char tmpl[] = "/tmp/tally-kv-test.XXXXXX";
+      dir = mkdtemp(tmpl);
+      auto opened = store::OpenRocksDb(dir);
+      REQUIRE(opened.ok());
+      kv = std::move(opened).value();
+    } else {
+      kv = store::NewMemoryStore();
+    }
+    store::KvBatch b;
+    b.Put("b", "1");
+    b.Put("a", "x");
+    b.Delete("b");
+    b.Put("c", "1");
+    b.Put("c", "2");
+    REQUIRE(kv->Write(b, true).ok());
+    CHECK_FALSE(kv->Get("b")->has_value());
+    CHECK(kv->Get("c")->value() == "2");
+    CHECK(kv->Get("a")->value() == "x");
+    kv.reset();
+    if (rocks) std::system(("rm -rf " + dir).c_str());
+  }
+}
