@@ -129,7 +129,7 @@ class Daemon {
   Status StreamOnce();
   Status HandleMessage(std::string_view payload);
   Status HandleChange(const pgoutput::Message& m, Lsn commit_lsn);
-  Status OnCommit(Lsn commit_lsn, Lsn end_lsn, pgoutput::PgTimestamp commit_time);
+  Status OnCommit(Lsn end_lsn);
   // Applies a streamed transaction staged in RocksDB, in chunks of max_batch_changes, each
   // chunk one RocksDB write with the replay marker, so a transaction larger than memory
   // never sits in RAM; the summaries see it whole, in one sink transaction, at the end.
@@ -1160,8 +1160,7 @@ Status Daemon::LoadRelations() {
   return it->status();
 }
 
-Status Daemon::OnCommit(Lsn commit_lsn, Lsn end_lsn, pgoutput::PgTimestamp) {
-  (void)commit_lsn;
+Status Daemon::OnCommit(Lsn end_lsn) {
   if (end_lsn > batch_position_) batch_position_ = end_lsn;
   if (!batch_dirty_) {
     batch_dirty_ = true;
@@ -1183,7 +1182,7 @@ Status Daemon::HandleMessage(std::string_view payload) {
     case MessageType::kCommit:
       in_transaction_ = false;
       if (m.commit.end_lsn <= checkpoint_) return Status::Ok();
-      return OnCommit(m.commit.commit_lsn, m.commit.end_lsn, m.commit.commit_time);
+      return OnCommit(m.commit.end_lsn);
     case MessageType::kStreamStart:
       stream_top_xid_ = m.stream_start.xid;
       return Status::Ok();
@@ -1227,7 +1226,9 @@ Status Daemon::HandleMessage(std::string_view payload) {
     default:
       break;
   }
-  if (m.type == MessageType::kMessage && !m.logical.transactional()) return Status::Ok();
+  // Logical messages (the sync barrier among them) change no view; the barrier works through
+  // the commit position of its transaction.
+  if (m.type == MessageType::kMessage) return Status::Ok();
   if (decoder_.in_stream()) {
     // Inside a streamed transaction: stage it until its Stream Commit. Relations are needed
     // now too, to know the layout of later messages.
@@ -1238,7 +1239,6 @@ Status Daemon::HandleMessage(std::string_view payload) {
     b.Put(key, payload);
     return state_->Write(b, false);
   }
-  if (m.type == MessageType::kMessage) return Status::Ok();
   if (current_final_lsn_ < checkpoint_) return Status::Ok();  // already applied
   return HandleChange(m, current_final_lsn_);
 }
