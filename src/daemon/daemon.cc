@@ -11,6 +11,7 @@
 #include <map>
 #include <thread>
 
+#include "daemon_impl.h"
 #include "pg_catalog.h"
 #include "tally/compiler/eval.h"
 #include "tally/compiler/plan.h"
@@ -29,7 +30,6 @@ namespace tally::daemon {
 
 std::atomic<bool> g_stop_requested{false};
 
-using Clock = std::chrono::steady_clock;
 using pg::QuoteIdentifier;
 
 namespace {
@@ -93,94 +93,6 @@ int ExitCodeFor(const Status& s) {
       return 1;
   }
 }
-
-// ---------------------------------------------------------------------------------------
-// Daemon: owns the state, the source connection and the sink.
-
-class Daemon {
- public:
-  explicit Daemon(const Config& config) : config_(config) {}
-
-  // Compiles the views, opens the state, checks it belongs to this database and slot,
-  // creates what is missing and backfills new views.
-  Status Prepare(bool create_missing);
-  Status RunLoop();
-
- private:
-  Status CompileViews(PgCatalog& catalog);
-  Status OpenState();
-  Status CheckStateIdentity(const std::string& system_id);
-  Status EnsurePublication();
-  Status EnsureSummaryTable(ViewRuntime& v);
-  Status LoadViewMetas();
-  void SaveViewMeta(const ViewRuntime& v, bool ready, store::KvBatch* batch);
-  TableGroup* FindGroup(uint32_t id);
-  TableGroup* NewGroup(uint32_t id, const compiler::TableInfo& table,
-                       std::vector<std::string> columns, Lsn start_lsn);
-  Status JoinGroup(ViewRuntime& v, TableGroup& g);
-  Status ApplyGroupChange(TableGroup& g, const pgoutput::RowChange& c, bool is_insert);
-  Status Backfill(std::vector<ViewRuntime*> views, const std::string& snapshot, Lsn position);
-  Status FinishBackfill(ViewRuntime* v, Lsn position, int64_t rows,
-                        std::chrono::system_clock::time_point started);
-  // Writes the summary rows an interrupted batch left pending, at `position`.
-  Status RecoverPending(Lsn position);
-  Status DropStaged();
-  Status FinishInterruptedWork();
-  Status StreamOnce();
-  Status HandleMessage(std::string_view payload);
-  Status HandleChange(const pgoutput::Message& m, Lsn commit_lsn);
-  Status OnCommit(Lsn end_lsn);
-  // Applies a streamed transaction staged in RocksDB, in chunks of max_batch_changes, each
-  // chunk one RocksDB write with the replay marker, so a transaction larger than memory
-  // never sits in RAM; the summaries see it whole, in one sink transaction, at the end.
-  Status ReplayStaged(const std::string& marker);
-  Status PersistRelation(const pgoutput::RelationMessage& r);
-  Status LoadRelations();
-  Status Flush();
-  Status SendFeedback(Lsn position, bool reply_requested = false);
-  // During long work (replaying a big transaction, writing many summary rows) the walsender
-  // must still hear from tally, or it ends the connection after wal_sender_timeout.
-  void Heartbeat();
-
-  const Config& config_;
-  DatabaseSettings db_;
-  std::string system_id_;
-  std::unique_ptr<store::KvStore> state_;
-  std::unique_ptr<pg::PgConn> source_;
-  std::unique_ptr<sink::SummaryWriter> sink_;
-  std::unique_ptr<pg::ReplicationConnection> repl_;
-  std::vector<std::unique_ptr<ViewRuntime>> views_;
-  std::vector<std::unique_ptr<TableGroup>> groups_;
-  std::vector<std::string> view_names_;
-  std::unique_ptr<Collation> collation_;
-  const date::time_zone* zone_ = nullptr;
-  uint32_t next_view_id_ = 1;
-
-  // Stream state.
-  pgoutput::Decoder decoder_;
-  pgoutput::Message msg_;
-  pgoutput::RelationCache relations_;
-  Lsn checkpoint_;         // last end LSN folded into the state (and acknowledged)
-  Lsn batch_position_;     // last commit end LSN folded into the overlay
-  Lsn current_final_lsn_;  // of the open (non-streamed) transaction
-  bool in_transaction_ = false;
-  bool batch_dirty_ = false;
-  int64_t batch_changes_ = 0;
-  Clock::time_point batch_started_;
-  std::vector<uint32_t> committed_stages_;  // staged streamed txns to drop at the next flush
-  std::map<uint32_t, uint64_t> stage_seq_;
-  uint32_t stream_top_xid_ = 0;
-  uint64_t behind_bytes_ = 0;  // server's WAL end minus the position of the last message
-  Lsn last_received_;
-  Clock::time_point last_heartbeat_;
-  Clock::time_point lag_checked_at_;
-  static constexpr uint64_t kCatchUpBytes = 8 << 20;
-  Lsn last_keepalive_end_;
-  Clock::time_point last_idle_advance_;
-  std::vector<std::optional<std::string_view>> fields_old_, fields_new_, view_old_, view_new_;
-  std::vector<std::optional<std::string>> stored_row_;
-  std::string pk_old_, pk_new_, encoded_row_;
-};
 
 // ---------------------------------------------------------------------------------------
 // Preparation: compile, open state, check identity, create what is missing, backfill.
@@ -678,7 +590,8 @@ Status Daemon::Backfill(std::vector<ViewRuntime*> views, const std::string& snap
                       });
     if (!st.ok()) return st.WithContext("backfill of " + src.QualifiedName());
     TALLY_RETURN_IF_ERROR(flush(true));
-    for (ViewRuntime* v : members) TALLY_RETURN_IF_ERROR(FinishBackfill(v, position, rows, started));
+    for (ViewRuntime* v : members)
+      TALLY_RETURN_IF_ERROR(FinishBackfill(v, position, rows, started));
   }
   return conn->Exec("COMMIT").status();
 }
@@ -1217,11 +1130,10 @@ Status Daemon::HandleMessage(std::string_view payload) {
       // that does not decode is kept, and fails loudly at replay.
       const pgoutput::Xid subxid = m.stream_abort.subxid;
       pgoutput::Message sub;
-      return store::DeletePrefixInChunks(*state_, prefix,
-                                         [&](std::string_view, std::string_view value) {
-                                           return pgoutput::DecodeMessage(value, true, sub).ok() &&
-                                                  sub.stream_xid == subxid;
-                                         });
+      return store::DeletePrefixInChunks(
+          *state_, prefix, [&](std::string_view, std::string_view value) {
+            return pgoutput::DecodeMessage(value, true, sub).ok() && sub.stream_xid == subxid;
+          });
     }
     default:
       break;
