@@ -1,5 +1,6 @@
 #include "tally/engine/view_maintainer.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "tally/agg/codec.h"
@@ -159,8 +160,7 @@ std::string ViewMaintainer::ValueCountViewPrefix() const {
 
 void ViewMaintainer::Reset() {
   groups_.clear();
-  value_counts_.clear();
-  final_counts_.clear();
+  read_iter_.reset();
   truncated_ = false;
   group_count_delta_ = 0;
 }
@@ -197,6 +197,7 @@ Result<ViewMaintainer::GroupState*> ViewMaintainer::LoadGroup(const std::string&
   g.accumulators.resize(specs_.size());
   g.extreme_keys.resize(specs_.size());
   g.extremes.resize(specs_.size());
+  if (keeps_value_counts_) g.value_sets.resize(specs_.size());
   if (!truncated_) {
     std::string key = GroupPrefix() + group_key;
     TALLY_ASSIGN_OR_RETURN(auto stored, store.Get(key));
@@ -220,9 +221,11 @@ void ViewMaintainer::EncodeGroup(const GroupState& g, std::string* out) const {
     AppendBytes(acc, out);
   }
   for (size_t i = 0; i < g.accumulators.size(); ++i) {
-    const std::string& key = i < g.extreme_keys.size() ? g.extreme_keys[i] : std::string();
-    AppendBytes(key, out);
-    if (!key.empty()) agg::EncodeValue(g.extremes[i], out);
+    const bool has = i < g.extremes.size() && !g.extremes[i].is_null();
+    out->push_back(has ? '\1' : '\0');
+    if (!has) continue;
+    AppendBytes(g.extreme_keys[i], out);
+    agg::EncodeValue(g.extremes[i], out);
   }
 }
 
@@ -249,9 +252,12 @@ Status ViewMaintainer::DecodeGroup(std::string_view bytes, GroupState* g) const 
   g->extreme_keys.assign(naccs, std::string());
   g->extremes.assign(naccs, Value());
   for (uint32_t i = 0; i < naccs; ++i) {
+    if (bytes.empty() || (bytes[0] != '\0' && bytes[0] != '\1')) return bad();
+    const bool has = bytes[0] == '\1';
+    bytes.remove_prefix(1);
+    if (!has) continue;
     std::string_view key;
     if (!ReadBytes(&bytes, &key)) return bad();
-    if (key.empty()) continue;
     g->extreme_keys[i] = std::string(key);
     TALLY_ASSIGN_OR_RETURN(g->extremes[i], agg::DecodeValue(&bytes));
   }
@@ -300,11 +306,16 @@ Status ViewMaintainer::ApplyRow(RowFields row, int64_t weight, store::KvStore& s
     }
     if (IsValueCounted(specs_[i])) {
       if (input.is_null() || value_count_slot_[i] != i) continue;
-      std::string key = ValueCountPrefix(key_scratch_, i);
-      agg::AppendSortKey(input, *settings_.collation, &key);
-      auto& delta = value_counts_[key];
-      delta.delta += weight;
-      if (delta.value.is_null()) delta.value = std::move(input);
+      sort_scratch_.clear();
+      agg::AppendSortKey(input, *settings_.collation, &sort_scratch_);
+      TALLY_ASSIGN_OR_RETURN(ValueChunk * chunk, FindChunk(key_scratch_, *g, i, sort_scratch_,
+                                                           g->value_sets[i], store));
+      TALLY_ASSIGN_OR_RETURN(int appeared, AddToChunk(*chunk, sort_scratch_, input, weight));
+      if (appeared == 0) continue;
+      for (size_t a = 0; a < specs_.size(); ++a) {
+        // For count(DISTINCT) the accumulator's count is the number of distinct values.
+        if (value_count_slot_[a] == i && specs_[a].distinct) g->accumulators[a].count += appeared;
+      }
       continue;
     }
     agg::Apply(specs_[i], g->accumulators[i], input, weight);
@@ -319,87 +330,254 @@ void ViewMaintainer::Truncate() {
   truncated_ = true;
 }
 
-Result<std::optional<std::pair<std::string, Value>>> ViewMaintainer::Extreme(
-    const std::string& group_key, size_t agg_index, bool want_max, store::KvStore& store) const {
-  using Found = std::optional<std::pair<std::string, Value>>;
-  const std::string prefix = ValueCountPrefix(group_key, value_count_slot_[agg_index]);
-  const std::string end = store::PrefixEnd(prefix);
-  // Candidate from this batch's value counts (keys not necessarily in the store yet).
-  std::optional<std::pair<std::string, Value>> overlay_best;
-  {
-    auto lo = value_counts_.lower_bound(prefix);
-    auto hi = value_counts_.lower_bound(end);
-    std::vector<decltype(lo)> live;
-    for (auto it = lo; it != hi; ++it) {
-      auto fc = final_counts_.find(it->first);
-      if (fc != final_counts_.end() && fc->second > 0) live.push_back(it);
-    }
-    if (!live.empty()) {
-      auto best = want_max ? live.back() : live.front();
-      overlay_best.emplace(best->first, best->second.value);
-    }
-  }
-  std::optional<std::pair<std::string, Value>> stored_best;
-  if (!truncated_) {
-    auto it = store.NewIterator();
-    if (want_max) {
-      it->SeekForPrev(end);
-      if (it->Valid() && it->key() == end) it->Prev();
-    } else {
-      it->Seek(prefix);
-    }
-    for (; it->Valid(); want_max ? it->Prev() : it->Next()) {
-      std::string_view k = it->key();
-      if (k.substr(0, prefix.size()) != prefix) break;
-      auto fc = final_counts_.find(std::string(k));
-      if (fc != final_counts_.end() && fc->second <= 0) continue;
-      std::string_view v = it->value();
-      int64_t count = 0;
-      if (!ReadI64(&v, &count)) return Status::Corruption("view " + plan_.name + ": bad value count");
-      TALLY_ASSIGN_OR_RETURN(Value value, agg::DecodeValue(&v));
-      stored_best.emplace(std::string(k), std::move(value));
-      break;
-    }
-    TALLY_RETURN_IF_ERROR(it->status());
-  }
-  if (!overlay_best) return Found(std::move(stored_best));
-  if (!stored_best) return Found(std::move(overlay_best));
-  bool overlay_wins = want_max ? overlay_best->first > stored_best->first
-                               : overlay_best->first < stored_best->first;
-  return overlay_wins ? Found(std::move(overlay_best)) : Found(std::move(stored_best));
+store::KvIterator& ViewMaintainer::ReadIterator(store::KvStore& store) {
+  if (!read_iter_) read_iter_ = store.NewIterator();
+  return *read_iter_;
 }
 
-Status ViewMaintainer::UpdateExtremes(const std::string& group_key, GroupState& g,
-                                      store::KvStore& store) const {
+namespace {
+
+constexpr char kBoundedRun = '\1';
+constexpr char kLastRun = '\2';
+
+std::string RunKey(std::string_view prefix, const std::optional<std::string>& hi) {
+  std::string key(prefix);
+  if (hi) {
+    key.push_back(kBoundedRun);
+    key.append(*hi);
+  } else {
+    key.push_back(kLastRun);
+  }
+  return key;
+}
+
+std::string RunStart(const std::optional<std::string>& lo) {
+  return lo ? std::string(1, '\1') + *lo : std::string();
+}
+
+}  // namespace
+
+Status ViewMaintainer::ParseChunk(std::string_view prefix, std::string_view key,
+                                  std::string_view bytes, ValueChunk* chunk) const {
+  auto bad = [&] { return Status::Corruption("view " + plan_.name + ": bad stored value counts"); };
+  key.remove_prefix(prefix.size());
+  if (key.empty() || (key[0] != kBoundedRun && key[0] != kLastRun)) return bad();
+  chunk->hi.reset();
+  if (key[0] == kBoundedRun) chunk->hi.emplace(key.substr(1));
+  chunk->stored = true;
+  chunk->stored_hi = chunk->hi;
+  if (bytes.empty()) return bad();
+  const bool has_lo = bytes[0] == '\1';
+  bytes.remove_prefix(1);
+  chunk->lo.reset();
+  if (has_lo) {
+    std::string_view lo;
+    if (!ReadBytes(&bytes, &lo)) return bad();
+    chunk->lo.emplace(lo);
+  }
+  if (bytes.size() < 4) return bad();
+  uint32_t n = ReadU32(bytes);
+  bytes.remove_prefix(4);
+  chunk->entries.resize(n);
+  for (auto& e : chunk->entries) {
+    std::string_view sort_key, value;
+    if (!ReadBytes(&bytes, &sort_key) || !ReadI64(&bytes, &e.count) || !ReadBytes(&bytes, &value) ||
+        e.count <= 0) {
+      return bad();
+    }
+    e.sort_key.assign(sort_key);
+    e.value.assign(value);
+  }
+  if (!bytes.empty() || n == 0) return bad();
+  return Status::Ok();
+}
+
+Result<ViewMaintainer::ValueChunk*> ViewMaintainer::FindChunk(const std::string& group_key,
+                                                              const GroupState& g, size_t slot,
+                                                              std::string_view sort_key,
+                                                              ValueSet& set,
+                                                              store::KvStore& store) {
+  lookup_scratch_.assign(1, '\1');
+  lookup_scratch_.append(sort_key);
+  auto it = set.upper_bound(lookup_scratch_);
+  if (it != set.begin()) {
+    --it;
+    ValueChunk& c = it->second;
+    if (!c.hi || sort_key < *c.hi) return &c;
+  }
+  if (truncated_ || !g.existed_before) return &set[std::string()];  // nothing stored
+  const std::string prefix = ValueCountPrefix(group_key, slot);
+  store::KvIterator& iter = ReadIterator(store);
+  // The first run whose (exclusive) end is past sort_key.
+  lookup_scratch_ = prefix;
+  lookup_scratch_.push_back(kBoundedRun);
+  lookup_scratch_.append(sort_key);
+  lookup_scratch_.push_back('\0');
+  iter.Seek(lookup_scratch_);
+  if (!iter.Valid() || iter.key().substr(0, prefix.size()) != prefix) {
+    TALLY_RETURN_IF_ERROR(iter.status());
+    if (!set.empty()) {
+      return Status::Corruption("view " + plan_.name + ": value counts without a last run");
+    }
+    return &set[std::string()];  // no value counts stored for this set
+  }
+  ValueChunk chunk;
+  TALLY_RETURN_IF_ERROR(ParseChunk(prefix, iter.key(), iter.value(), &chunk));
+  if (chunk.lo && *chunk.lo > sort_key) {
+    return Status::Corruption("view " + plan_.name + ": value-count runs do not cover a value");
+  }
+  auto [pos, inserted] = set.emplace(RunStart(chunk.lo), std::move(chunk));
+  if (!inserted) return Status::Corruption("view " + plan_.name + ": overlapping value-count runs");
+  return &pos->second;
+}
+
+Result<int> ViewMaintainer::AddToChunk(ValueChunk& chunk, std::string_view sort_key,
+                                       const Value& value, int64_t weight) const {
+  auto& entries = chunk.entries;
+  auto pos =
+      std::lower_bound(entries.begin(), entries.end(), sort_key,
+                       [](const ValueEntry& e, std::string_view k) { return e.sort_key < k; });
+  chunk.dirty = true;
+  if (pos != entries.end() && pos->sort_key == sort_key) {
+    pos->count += weight;
+    if (pos->count > 0) return 0;
+    if (pos->count == 0) {
+      entries.erase(pos);
+      return -1;
+    }
+  } else if (weight > 0) {
+    ValueEntry e;
+    e.sort_key.assign(sort_key);
+    e.count = weight;
+    agg::EncodeValue(value, &e.value);
+    entries.insert(pos, std::move(e));
+    return 1;
+  }
+  return Status::Corruption("view " + plan_.name +
+                            ": a value count went negative (the state missed a row)");
+}
+
+Status ViewMaintainer::DropEmptyChunks(const std::string& prefix, ValueSet& set,
+                                       store::KvStore& store, store::KvBatch& batch) {
+  auto load = [&](std::string_view key, std::string_view value) -> Result<ValueSet::iterator> {
+    ValueChunk c;
+    TALLY_RETURN_IF_ERROR(ParseChunk(prefix, key, value, &c));
+    auto [pos, inserted] = set.emplace(RunStart(c.lo), std::move(c));
+    if (!inserted)
+      return Status::Corruption("view " + plan_.name + ": overlapping value-count runs");
+    return pos;
+  };
+  for (auto it = set.begin(); it != set.end();) {
+    ValueChunk& c = it->second;
+    if (!c.entries.empty() || (!c.stored && !c.dirty)) {
+      ++it;
+      continue;
+    }
+    if (c.stored) batch.Delete(RunKey(prefix, c.stored_hi));
+    c.stored = false;
+    c.dirty = false;
+    if (c.hi) {
+      // The next run takes over the range.
+      auto next = set.find(RunStart(c.hi));
+      if (next == set.end()) {
+        if (truncated_) return Status::Internal("a truncated set with a bounded run");
+        auto& iter = ReadIterator(store);
+        std::string key = RunKey(prefix, c.hi);
+        key.push_back('\0');
+        iter.Seek(key);
+        if (!iter.Valid() || iter.key().substr(0, prefix.size()) != prefix) {
+          TALLY_RETURN_IF_ERROR(iter.status());
+          return Status::Corruption("view " + plan_.name + ": value-count run missing after " +
+                                    "an emptied one");
+        }
+        TALLY_ASSIGN_OR_RETURN(next, load(iter.key(), iter.value()));
+      }
+      auto node = set.extract(next);
+      node.mapped().lo = c.lo;
+      node.mapped().dirty = true;
+      std::string start = it->first;
+      set.erase(it);
+      node.key() = std::move(start);
+      it = set.insert(std::move(node)).position;  // looked at again: it may be empty too
+    } else if (c.lo) {
+      // The last run emptied: the previous run becomes the last.
+      ValueSet::iterator prev = set.end();
+      if (it != set.begin() && std::prev(it)->second.hi == c.lo) {
+        prev = std::prev(it);
+      } else {
+        TALLY_ASSIGN_OR_RETURN(auto stored, store.Get(RunKey(prefix, c.lo)));
+        if (!stored) {
+          return Status::Corruption("view " + plan_.name + ": value-count run missing before " +
+                                    "an emptied one");
+        }
+        TALLY_ASSIGN_OR_RETURN(prev, load(RunKey(prefix, c.lo), *stored));
+      }
+      prev->second.hi.reset();
+      prev->second.dirty = true;
+      it = set.erase(it);
+    } else {
+      ++it;  // the whole set is empty: kept as the empty run (-inf, +inf), not stored
+    }
+  }
+  return Status::Ok();
+}
+
+void ViewMaintainer::WriteValueSet(const std::string& prefix, ValueSet& set,
+                                   store::KvBatch& batch) const {
+  // A run grown past kMaxEntries is split into runs of kSplitEntries.
+  constexpr size_t kMaxEntries = 128, kSplitEntries = 64;
+  std::string value;
+  for (auto& [start, chunk] : set) {
+    if (!chunk.dirty || chunk.entries.empty()) continue;
+    if (chunk.stored && chunk.stored_hi != chunk.hi) batch.Delete(RunKey(prefix, chunk.stored_hi));
+    const auto& entries = chunk.entries;
+    const size_t per_run = entries.size() > kMaxEntries ? kSplitEntries : kMaxEntries;
+    for (size_t begin = 0; begin < entries.size(); begin += per_run) {
+      const size_t end = std::min(entries.size(), begin + per_run);
+      const std::optional<std::string>& lo =
+          begin == 0 ? chunk.lo : std::optional<std::string>(entries[begin].sort_key);
+      value.clear();
+      value.push_back(lo ? '\1' : '\0');
+      if (lo) AppendBytes(*lo, &value);
+      AppendU32(static_cast<uint32_t>(end - begin), &value);
+      for (size_t i = begin; i < end; ++i) {
+        AppendBytes(entries[i].sort_key, &value);
+        AppendI64(entries[i].count, &value);
+        AppendBytes(entries[i].value, &value);
+      }
+      batch.Put(
+          RunKey(prefix, end == entries.size() ? chunk.hi
+                                               : std::optional<std::string>(entries[end].sort_key)),
+          value);
+    }
+  }
+}
+
+Status ViewMaintainer::UpdateExtremes(GroupState& g) {
   for (size_t i = 0; i < specs_.size(); ++i) {
     const auto kind = specs_[i].kind;
     if (kind != agg::AggKind::kMin && kind != agg::AggKind::kMax) continue;
-    const bool want_max = kind == agg::AggKind::kMax;
-    std::string& cur = g.extreme_keys[i];
-    auto gone = final_counts_.find(cur);
-    if (!cur.empty() && gone != final_counts_.end() && gone->second == 0) {
-      // The extreme itself was deleted: find the next one.
-      TALLY_ASSIGN_OR_RETURN(auto found, Extreme(group_key, i, want_max, store));
-      if (found) {
-        cur = std::move(found->first);
-        g.extremes[i] = std::move(found->second);
-      } else {
-        cur.clear();
-        g.extremes[i] = Value();
-      }
+    const ValueSet& set = g.value_sets[value_count_slot_[i]];
+    if (set.empty()) continue;
+    const ValueChunk* end_run = nullptr;
+    if (kind == agg::AggKind::kMin) {
+      if (!set.begin()->second.lo) end_run = &set.begin()->second;
+    } else if (!set.rbegin()->second.hi) {
+      end_run = &set.rbegin()->second;
+    }
+    // A run not loaded is unchanged, and so is the extreme it holds.
+    if (end_run == nullptr) continue;
+    if (end_run->entries.empty()) {
+      g.extreme_keys[i].clear();
+      g.extremes[i] = Value();
       continue;
     }
-    // Otherwise only this batch's new values can beat the current extreme.
-    const std::string prefix = ValueCountPrefix(group_key, value_count_slot_[i]);
-    auto hi = value_counts_.lower_bound(store::PrefixEnd(prefix));
-    for (auto it = value_counts_.lower_bound(prefix); it != hi; ++it) {
-      auto fc = final_counts_.find(it->first);
-      if (fc == final_counts_.end() || fc->second <= 0) continue;
-      if (cur.empty() || (want_max ? it->first > cur : it->first < cur)) {
-        cur = it->first;
-        g.extremes[i] = it->second.value;
-      }
-    }
+    const ValueEntry& e =
+        kind == agg::AggKind::kMin ? end_run->entries.front() : end_run->entries.back();
+    if (!g.extremes[i].is_null() && g.extreme_keys[i] == e.sort_key) continue;
+    g.extreme_keys[i] = e.sort_key;
+    std::string_view bytes = e.value;
+    TALLY_ASSIGN_OR_RETURN(g.extremes[i], agg::DecodeValue(&bytes));
   }
   return Status::Ok();
 }
@@ -410,7 +588,7 @@ Result<std::optional<SinkRow>> ViewMaintainer::ComputeRow(const GroupState& g) c
   for (size_t i = 0; i < specs_.size(); ++i) {
     const auto& spec = specs_[i];
     if (spec.kind == agg::AggKind::kMin || spec.kind == agg::AggKind::kMax) {
-      results[i] = g.extreme_keys[i].empty() ? Value::Null(spec.result_type) : g.extremes[i];
+      results[i] = g.extremes[i].is_null() ? Value::Null(spec.result_type) : g.extremes[i];
     } else if (spec.distinct) {
       results[i] = Value::Int(pgtype::kInt8, g.accumulators[i].count);
     } else {
@@ -465,61 +643,23 @@ Status ViewMaintainer::Flush(store::KvStore& store, store::KvBatch& batch,
     // A view without GROUP BY has its one row even over an empty table.
     TALLY_RETURN_IF_ERROR(LoadGroup(std::string(), {}, store).status());
   }
-  // Value counts: merge the batch's deltas with the stored counts.
-  final_counts_.clear();
-  const size_t group_key_offset = 1 + 4 + 4;
-  for (auto& [key, delta] : value_counts_) {
-    if (delta.delta == 0) continue;
-    int64_t old_count = 0;
-    const uint32_t key_glen = ReadU32(std::string_view(key).substr(5));
-    auto owner = groups_.find(key.substr(group_key_offset, key_glen));
-    // A group that did not exist before this batch has no stored value counts.
-    const bool may_be_stored = owner == groups_.end() || owner->second.existed_before;
-    if (!truncated_ && may_be_stored) {
-      TALLY_ASSIGN_OR_RETURN(auto stored, store.Get(key));
-      if (stored) {
-        std::string_view v = *stored;
-        if (!ReadI64(&v, &old_count)) {
-          return Status::Corruption("view " + plan_.name + ": bad value count");
-        }
-      }
-    }
-    int64_t new_count = old_count + delta.delta;
-    if (new_count < 0) {
-      return Status::Corruption("view " + plan_.name +
-                                ": a value count went negative (the state missed a row)");
-    }
-    final_counts_[key] = new_count;
-    if (new_count == 0) {
-      batch.Delete(key);
-    } else {
-      std::string v;
-      AppendI64(new_count, &v);
-      agg::EncodeValue(delta.value, &v);
-      batch.Put(key, v);
-    }
-    uint32_t glen = ReadU32(std::string_view(key).substr(5));
-    std::string group_key = key.substr(group_key_offset, glen);
-    size_t slot = static_cast<uint8_t>(key[group_key_offset + glen]);
-    if ((old_count == 0) != (new_count == 0)) {
-      for (size_t a = 0; a < specs_.size(); ++a) {
-        if (value_count_slot_[a] != slot || !specs_[a].distinct) continue;
-        auto g = groups_.find(group_key);
-        if (g == groups_.end()) return Status::Internal("value count of an untouched group");
-        // For count(DISTINCT) the accumulator's count is the number of distinct values.
-        g->second.accumulators[a].count += new_count > 0 ? 1 : -1;
-      }
-    }
-  }
   for (auto& [group_key, g] : groups_) {
     bool exists_now = g.rows > 0 || !plan_.has_group_by;
     if (g.rows < 0) {
       return Status::Corruption("view " + plan_.name +
                                 ": a group's row count went negative (the state missed a row)");
     }
+    if (keeps_value_counts_) {
+      for (size_t slot = 0; slot < g.value_sets.size(); ++slot) {
+        if (g.value_sets[slot].empty()) continue;
+        const std::string prefix = ValueCountPrefix(group_key, slot);
+        TALLY_RETURN_IF_ERROR(DropEmptyChunks(prefix, g.value_sets[slot], store, batch));
+        WriteValueSet(prefix, g.value_sets[slot], batch);
+      }
+      TALLY_RETURN_IF_ERROR(UpdateExtremes(g));
+    }
     std::string key = GroupPrefix() + group_key;
     if (exists_now) {
-      TALLY_RETURN_IF_ERROR(UpdateExtremes(group_key, g, store));
       std::string v;
       EncodeGroup(g, &v);
       batch.Put(key, v);
@@ -537,8 +677,7 @@ Status ViewMaintainer::Flush(store::KvStore& store, store::KvBatch& batch,
     out->push_back(std::move(sink_row));
   }
   groups_.clear();
-  value_counts_.clear();
-  final_counts_.clear();
+  read_iter_.reset();
   truncated_ = false;
   return Status::Ok();
 }

@@ -86,36 +86,70 @@ class ViewMaintainer {
   void Reset();
 
   // Key helpers, exposed for the daemon's pending-row bookkeeping and tests.
-  std::string GroupPrefix() const;   // "g" + view_id
-  std::string PendingPrefix() const; // "p" + view_id
+  std::string GroupPrefix() const;           // "g" + view_id
+  std::string PendingPrefix() const;         // "p" + view_id
   std::string ValueCountViewPrefix() const;  // "x" + view_id
 
  private:
+  // One stored value count: how many rows of the group have this aggregate argument.
+  struct ValueEntry {
+    std::string sort_key;  // agg::AppendSortKey under the database's collation
+    int64_t count = 0;
+    std::string value;  // agg::EncodeValue
+  };
+  // A run of one group's value counts (for one aggregate argument), stored under one key. The
+  // runs of a set partition the sort-key space into ranges [lo, hi); a run is stored under
+  // the set's prefix plus its hi ("\x01" hi, or "\x02" for the unbounded last run) and keeps
+  // its lo in the value, so one forward Seek finds the run that holds a value, with both
+  // bounds (RocksDB reads backwards slowly). One key per run rather than per value makes a
+  // batch write one key per touched run where groups hold many distinct values.
+  struct ValueChunk {
+    std::optional<std::string> lo, hi;  // nullopt: unbounded
+    bool stored = false;                // a key for it exists in the store, under stored_hi
+    std::optional<std::string> stored_hi;
+    std::vector<ValueEntry> entries;  // ascending; counts > 0
+    bool dirty = false;
+  };
+  // The loaded runs of one group's value counts for one aggregate argument, by range start:
+  // "" for the first run (unbounded below), "\x01" + lo for the others.
+  using ValueSet = std::map<std::string, ValueChunk>;
+
   struct GroupState {
     std::vector<Value> keys;
     int64_t rows = 0;  // weight sum of rows in the group; the group exists while > 0
     std::vector<agg::Accumulator> accumulators;
-    // min/max: the current extreme's value-count key ("" when the group has no value) and
-    // value, so that only deleting the extreme needs a scan of the value counts.
+    // min/max: the current extreme's sort key ("" with a NULL value when the group has none)
+    // and value, so that only deleting the extreme needs a look at other value counts.
     std::vector<std::string> extreme_keys;
     std::vector<Value> extremes;
+    std::vector<ValueSet> value_sets;  // per aggregate that owns value counts (its slot)
     bool existed_before = false;
-  };
-  struct ValueCountDelta {
-    int64_t delta = 0;
-    Value value;
   };
 
   Result<GroupState*> LoadGroup(const std::string& group_key, std::span<const Value> keys,
                                 store::KvStore& store);
   Status DecodeGroup(std::string_view bytes, GroupState* g) const;
   void EncodeGroup(const GroupState& g, std::string* out) const;
-  std::string ValueCountPrefix(const std::string& group_key, size_t agg_index) const;
-  // The first (min) or last (max) live value count of a group's aggregate: key and value.
-  Result<std::optional<std::pair<std::string, Value>>> Extreme(const std::string& group_key,
-                                                               size_t agg_index, bool want_max,
-                                                               store::KvStore& store) const;
-  Status UpdateExtremes(const std::string& group_key, GroupState& g, store::KvStore& store) const;
+  std::string ValueCountPrefix(const std::string& group_key, size_t slot) const;
+  // The run of `set` whose range holds `sort_key`, loaded from the store when needed.
+  Result<ValueChunk*> FindChunk(const std::string& group_key, const GroupState& g, size_t slot,
+                                std::string_view sort_key, ValueSet& set, store::KvStore& store);
+  // Reads the run stored at `key` (a full value-count key of the set with `prefix`).
+  Status ParseChunk(std::string_view prefix, std::string_view key, std::string_view value,
+                    ValueChunk* chunk) const;
+  // Adds `weight` rows with `value` to the run; returns +1 when the value appeared, -1 when
+  // it disappeared, else 0.
+  Result<int> AddToChunk(ValueChunk& chunk, std::string_view sort_key, const Value& value,
+                         int64_t weight) const;
+  // Merges the runs the batch emptied into a neighbour, so stored runs are never empty and
+  // the first and last runs hold the set's minimum and maximum.
+  Status DropEmptyChunks(const std::string& prefix, ValueSet& set, store::KvStore& store,
+                         store::KvBatch& batch);
+  // Writes the set's changed runs (split when grown) into `batch`.
+  void WriteValueSet(const std::string& prefix, ValueSet& set, store::KvBatch& batch) const;
+  // min/max after the batch: from the first or last run when it was loaded (else unchanged).
+  Status UpdateExtremes(GroupState& g);
+  store::KvIterator& ReadIterator(store::KvStore& store);
   Result<std::optional<SinkRow>> ComputeRow(const GroupState& g) const;
   SinkRow DeletionRow(const GroupState& g) const;
   Status Parse(RowFields row);
@@ -130,8 +164,7 @@ class ViewMaintainer {
 
   // Overlay of the current batch.
   std::unordered_map<std::string, GroupState> groups_;
-  std::map<std::string, ValueCountDelta> value_counts_;
-  std::map<std::string, int64_t> final_counts_;  // value counts after this batch, during Flush
+  std::unique_ptr<store::KvIterator> read_iter_;  // reads of this batch; reset by Flush
   bool truncated_ = false;
   bool record_pending_ = true;
   int64_t group_count_delta_ = 0;
@@ -141,9 +174,11 @@ class ViewMaintainer {
   std::vector<Value> key_values_;
   std::string key_scratch_;
   std::string sort_scratch_;
+  std::string lookup_scratch_;
 };
 
-// Row encoding for the row store (row_store.h): per field a flag byte (0 NULL, 1 value), u32 length, bytes.
+// Row encoding for the row store (row_store.h): per field a flag byte (0 NULL, 1 value), u32
+// length, bytes.
 void EncodeRow(RowFields row, std::string* out);
 Status DecodeRow(std::string_view bytes, std::vector<std::optional<std::string>>* out);
 void EncodeSinkRow(const SinkRow& row, std::string* out);

@@ -4,7 +4,8 @@
 //   "M" name                          -> meta value (system id, db oid, slot, positions, ...)
 //   "V" view_id:u32be                 -> view meta (engine/view_state.h)
 //   "g" view_id:u32be group_key       -> group state: key values + accumulators
-//   "x" view_id:u32be group_key_len:u32be group_key agg:u8 sort_key -> value count + value
+//   "x" view_id:u32be group_key_len:u32be group_key agg:u8 sort_key -> a run of value counts
+//       (sort key, count, value)... from sort_key up to the next run (engine/view_maintainer)
 //   "r" view_id:u32be pk_key          -> the row's input columns (per primary key)
 //   "p" view_id:u32be group_key       -> pending sink write: output row or deletion
 //   "s" top_xid:u32be seq:u64be       -> a streamed transaction's staged change (never synced)
@@ -27,7 +28,7 @@ class WriteBatch;
 
 namespace tally::store {
 
-inline constexpr uint32_t kStateFormatVersion = 3;  // 3: row stores shared per table group
+inline constexpr uint32_t kStateFormatVersion = 4;  // 4: value counts stored in runs
 
 class KvIterator {
  public:
