@@ -657,9 +657,12 @@ Status Daemon::RecoverPending(Lsn position) {
       uint64_t n = 0;
       for (it->Seek(prefix); it->Valid() && it->key().substr(0, prefix.size()) == prefix;
            it->Next()) {
-        TALLY_ASSIGN_OR_RETURN(auto row, engine::DecodeSinkRow(it->value()));
-        TALLY_RETURN_IF_ERROR(visit(row));
-        if (++n % 10000 == 0) Heartbeat();
+        TALLY_RETURN_IF_ERROR(
+            engine::ForEachPendingRow(it->value(), [&](const engine::SinkRow& row) -> Status {
+              TALLY_RETURN_IF_ERROR(visit(row));
+              if (++n % 10000 == 0) Heartbeat();
+              return Status::Ok();
+            }));
       }
       return it->status();
     };
@@ -959,6 +962,14 @@ Status Daemon::ReplayStaged(const std::string& marker) {
   const std::string prefix = StagePrefix(static_cast<uint32_t>(xid));
   std::string start = prefix;
   store::AppendU64(next_seq, &start);
+  // The chunks' pending rows accumulate per group until the end writes them all.
+  for (auto& v : views_) v->maintainer->set_pending_per_group(true);
+  struct PendingPerBatch {
+    std::vector<std::unique_ptr<ViewRuntime>>& views;
+    ~PendingPerBatch() {
+      for (auto& v : views) v->maintainer->set_pending_per_group(false);
+    }
+  } restore{views_};
   auto it = state_->NewIterator();
   pgoutput::Message m;
   int64_t in_chunk = 0;

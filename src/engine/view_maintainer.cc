@@ -16,6 +16,9 @@ namespace {
 constexpr char kGroupTag = 'g';
 constexpr char kValueCountTag = 'x';
 constexpr char kPendingTag = 'p';
+constexpr char kPendingRun = 'c';      // + run number: the rows of one batch
+constexpr char kPendingByGroup = 'k';  // + group key: one group's row (streamed transactions)
+constexpr size_t kPendingRunBytes = 1 << 20;
 
 std::string ViewPrefix(char tag, uint32_t view_id) {
   std::string s(1, tag);
@@ -91,6 +94,17 @@ void EncodeSinkRow(const SinkRow& row, std::string* out) {
   out->push_back(row.is_delete ? 'd' : 'u');
   std::vector<std::optional<std::string_view>> fields(row.columns.begin(), row.columns.end());
   EncodeRow(fields, out);
+}
+
+Status ForEachPendingRow(std::string_view value,
+                         const std::function<Status(const SinkRow&)>& visit) {
+  while (!value.empty()) {
+    std::string_view frame;
+    if (!ReadBytes(&value, &frame)) return Status::Corruption("bad pending summary rows");
+    TALLY_ASSIGN_OR_RETURN(SinkRow row, DecodeSinkRow(frame));
+    TALLY_RETURN_IF_ERROR(visit(row));
+  }
+  return Status::Ok();
 }
 
 Result<SinkRow> DecodeSinkRow(std::string_view bytes) {
@@ -643,6 +657,16 @@ Status ViewMaintainer::Flush(store::KvStore& store, store::KvBatch& batch,
     // A view without GROUP BY has its one row even over an empty table.
     TALLY_RETURN_IF_ERROR(LoadGroup(std::string(), {}, store).status());
   }
+  // Pending summary rows, framed (u32 length, EncodeSinkRow), in runs of about
+  // kPendingRunBytes per key: a few keys per batch rather than one per changed group.
+  std::string pending;
+  uint32_t pending_runs = 0;
+  auto put_pending_run = [&] {
+    std::string key = PendingPrefix() + kPendingRun;
+    AppendU32(pending_runs++, &key);
+    batch.Put(key, pending);
+    pending.clear();
+  };
   for (auto& [group_key, g] : groups_) {
     bool exists_now = g.rows > 0 || !plan_.has_group_by;
     if (g.rows < 0) {
@@ -671,11 +695,20 @@ Status ViewMaintainer::Flush(store::KvStore& store, store::KvBatch& batch,
     if ((!exists_now && !g.existed_before) || !record_pending_) continue;
     TALLY_ASSIGN_OR_RETURN(auto row, ComputeRow(g));
     SinkRow sink_row = row ? std::move(*row) : DeletionRow(g);
-    std::string encoded;
-    EncodeSinkRow(sink_row, &encoded);
-    batch.Put(PendingPrefix() + group_key, encoded);
+    const size_t frame = pending.size();
+    AppendU32(0, &pending);
+    EncodeSinkRow(sink_row, &pending);
+    const uint32_t length = static_cast<uint32_t>(pending.size() - frame - 4);
+    for (int b = 0; b < 4; ++b) pending[frame + b] = static_cast<char>(length >> (24 - 8 * b));
+    if (pending_per_group_) {
+      batch.Put(PendingPrefix() + kPendingByGroup + group_key, pending);
+      pending.clear();
+    } else if (pending.size() >= kPendingRunBytes) {
+      put_pending_run();
+    }
     out->push_back(std::move(sink_row));
   }
+  if (!pending.empty()) put_pending_run();
   groups_.clear();
   read_iter_.reset();
   truncated_ = false;

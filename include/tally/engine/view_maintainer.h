@@ -81,6 +81,10 @@ class ViewMaintainer {
   // Whether Flush records pending sink rows ("p" keys); off while a backfill builds a state
   // whose summary is written whole at its end.
   void set_record_pending(bool on) { record_pending_ = on; }
+  // Pending rows keyed by group, so that later flushes overwrite earlier ones (a streamed
+  // transaction applied in chunks, written to the sink once at its end); otherwise they go
+  // in a few runs per flush, which the next flush must not find (the daemon clears them).
+  void set_pending_per_group(bool on) { pending_per_group_ = on; }
 
   // Drops the overlay (after an error or a discarded batch).
   void Reset();
@@ -167,6 +171,7 @@ class ViewMaintainer {
   std::unique_ptr<store::KvIterator> read_iter_;  // reads of this batch; reset by Flush
   bool truncated_ = false;
   bool record_pending_ = true;
+  bool pending_per_group_ = false;
   int64_t group_count_delta_ = 0;
 
   // Scratch, reused per row to avoid allocation.
@@ -183,6 +188,9 @@ void EncodeRow(RowFields row, std::string* out);
 Status DecodeRow(std::string_view bytes, std::vector<std::optional<std::string>>* out);
 void EncodeSinkRow(const SinkRow& row, std::string* out);
 Result<SinkRow> DecodeSinkRow(std::string_view bytes);
+// The summary rows in one pending key's value (ViewMaintainer::Flush).
+Status ForEachPendingRow(std::string_view value,
+                         const std::function<Status(const SinkRow&)>& visit);
 
 // Encodes a group key (the GROUP BY values) so that equal keys under GROUP BY's equality
 // give equal bytes.

@@ -7,7 +7,7 @@
 //   "x" view_id:u32be group_key_len:u32be group_key agg:u8 sort_key -> a run of value counts
 //       (sort key, count, value)... from sort_key up to the next run (engine/view_maintainer)
 //   "r" view_id:u32be pk_key          -> the row's input columns (per primary key)
-//   "p" view_id:u32be group_key       -> pending sink write: output row or deletion
+//   "p" view_id:u32be ('c' run:u32be | 'k' group_key) -> pending sink rows (framed)
 //   "s" top_xid:u32be seq:u64be       -> a streamed transaction's staged change (never synced)
 // Thread safety: a KvStore may be read from several threads; writes come from one.
 #pragma once
