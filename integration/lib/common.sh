@@ -41,6 +41,7 @@ publication = "tally"
 
 [state]
 dir = "state"
+cache_mb = ${CACHE_MB:-256}
 
 [apply]
 max_batch_ms = 50

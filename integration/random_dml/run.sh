@@ -10,6 +10,8 @@ SEED=${2:-$(( (RANDOM % 1000) ))}
 N=${3:-20000}
 echo "random_dml: mode=$MODE seed=$SEED n=$N (rerun: $0 $MODE $SEED $N)"
 SEEDF=$(awk "BEGIN{print ($SEED % 1000) / 1000}")
+# Crash mode also runs without the group-state cache (every batch reads the store).
+[ "$MODE" = crash ] && CACHE_MB=0
 
 start_cluster
 q -f "$(dirname "$0")/schema.sql"

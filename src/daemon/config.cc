@@ -196,8 +196,13 @@ Result<Config> ParseConfig(std::string_view text, const std::string& path) {
   TALLY_ASSIGN_OR_RETURN(const toml::table* state, section("state"));
   if (state != nullptr) {
     Reader r(*state, "state.", path);
-    TALLY_RETURN_IF_ERROR(r.CheckKeys({"dir"}));
+    TALLY_RETURN_IF_ERROR(r.CheckKeys({"dir", "cache_mb"}));
     TALLY_RETURN_IF_ERROR(r.String("dir", &state_dir));
+    TALLY_RETURN_IF_ERROR(r.Int("cache_mb", &c.cache_mb));
+    if (c.cache_mb < 0) {
+      return Status::InvalidArgument(Where(path, state->get("cache_mb")->source()) +
+                                     ": state.cache_mb must not be negative");
+    }
   }
   c.state_dir = (base / state_dir).lexically_normal().string();
   TALLY_ASSIGN_OR_RETURN(const toml::table* apply, section("apply"));

@@ -342,6 +342,7 @@ Status Daemon::LoadViewMetas() {
     if (v->id == 0) v->id = next_view_id_++;
     v->maintainer = std::make_unique<engine::ViewMaintainer>(
         v->id, v->maintainer->plan(), engine::EvalSettings{zone_, collation_.get()});
+    v->maintainer->set_cache_budget(static_cast<size_t>(config_.cache_mb << 20) / views_.size());
   }
   // The table groups of views that are ready; the others get theirs at backfill.
   for (auto& v : views_) {

@@ -19,6 +19,7 @@ constexpr char kPendingTag = 'p';
 constexpr char kPendingRun = 'c';      // + run number: the rows of one batch
 constexpr char kPendingByGroup = 'k';  // + group key: one group's row (streamed transactions)
 constexpr size_t kPendingRunBytes = 1 << 20;
+constexpr size_t kMaxRunEntries = 128;  // value counts per stored run
 
 std::string ViewPrefix(char tag, uint32_t view_id) {
   std::string s(1, tag);
@@ -174,6 +175,8 @@ std::string ViewMaintainer::ValueCountViewPrefix() const {
 
 void ViewMaintainer::Reset() {
   groups_.clear();
+  dirty_groups_.clear();
+  cache_bytes_ = 0;
   read_iter_.reset();
   truncated_ = false;
   group_count_delta_ = 0;
@@ -205,7 +208,15 @@ Result<ViewMaintainer::GroupState*> ViewMaintainer::LoadGroup(const std::string&
                                                               std::span<const Value> keys,
                                                               store::KvStore& store) {
   auto it = groups_.find(group_key);
-  if (it != groups_.end()) return &it->second;
+  if (it != groups_.end()) {
+    GroupState& cached = it->second;
+    cached.recent = true;
+    if (!cached.dirty) {
+      cached.dirty = true;
+      dirty_groups_.push_back(&*it);
+    }
+    return &cached;
+  }
   GroupState g;
   g.keys.assign(keys.begin(), keys.end());
   g.accumulators.resize(specs_.size());
@@ -220,7 +231,11 @@ Result<ViewMaintainer::GroupState*> ViewMaintainer::LoadGroup(const std::string&
       g.existed_before = true;
     }
   }
-  return &groups_.emplace(group_key, std::move(g)).first->second;
+  g.dirty = true;
+  g.recent = true;
+  auto& entry = *groups_.emplace(group_key, std::move(g)).first;
+  dirty_groups_.push_back(&entry);
+  return &entry.second;
 }
 
 void ViewMaintainer::EncodeGroup(const GroupState& g, std::string* out) const {
@@ -538,8 +553,8 @@ Status ViewMaintainer::DropEmptyChunks(const std::string& prefix, ValueSet& set,
 
 void ViewMaintainer::WriteValueSet(const std::string& prefix, ValueSet& set,
                                    store::KvBatch& batch) const {
-  // A run grown past kMaxEntries is split into runs of kSplitEntries.
-  constexpr size_t kMaxEntries = 128, kSplitEntries = 64;
+  // A run grown past kMaxRunEntries is split into runs of half that.
+  constexpr size_t kMaxEntries = kMaxRunEntries, kSplitEntries = kMaxRunEntries / 2;
   std::string value;
   for (auto& [start, chunk] : set) {
     if (!chunk.dirty || chunk.entries.empty()) continue;
@@ -667,7 +682,10 @@ Status ViewMaintainer::Flush(store::KvStore& store, store::KvBatch& batch,
     batch.Put(key, pending);
     pending.clear();
   };
-  for (auto& [group_key, g] : groups_) {
+  std::vector<std::string> vanished;
+  for (auto* entry : dirty_groups_) {
+    const std::string& group_key = entry->first;
+    GroupState& g = entry->second;
     bool exists_now = g.rows > 0 || !plan_.has_group_by;
     if (g.rows < 0) {
       return Status::Corruption("view " + plan_.name +
@@ -692,7 +710,13 @@ Status ViewMaintainer::Flush(store::KvStore& store, store::KvBatch& batch,
     }
     if (exists_now && !g.existed_before) ++group_count_delta_;
     if (!exists_now && g.existed_before) --group_count_delta_;
-    if ((!exists_now && !g.existed_before) || !record_pending_) continue;
+    const bool write_row = (exists_now || g.existed_before) && record_pending_;
+    if (exists_now) {
+      MarkFlushed(group_key, g);
+    } else {
+      vanished.push_back(group_key);
+    }
+    if (!write_row) continue;
     TALLY_ASSIGN_OR_RETURN(auto row, ComputeRow(g));
     SinkRow sink_row = row ? std::move(*row) : DeletionRow(g);
     const size_t frame = pending.size();
@@ -709,10 +733,62 @@ Status ViewMaintainer::Flush(store::KvStore& store, store::KvBatch& batch,
     out->push_back(std::move(sink_row));
   }
   if (!pending.empty()) put_pending_run();
-  groups_.clear();
+  for (const std::string& key : vanished) {
+    auto it = groups_.find(key);
+    cache_bytes_ -= it->second.bytes;
+    groups_.erase(it);
+  }
+  dirty_groups_.clear();
   read_iter_.reset();
   truncated_ = false;
+  EvictToBudget();
   return Status::Ok();
+}
+
+void ViewMaintainer::MarkFlushed(const std::string& group_key, GroupState& g) {
+  g.existed_before = true;
+  g.dirty = false;
+  size_t bytes = sizeof(GroupMap::value_type) + 32 + group_key.size() +
+                 g.keys.size() * sizeof(Value) + g.accumulators.size() * sizeof(agg::Accumulator) +
+                 g.extremes.size() * (sizeof(Value) + sizeof(std::string));
+  for (ValueSet& set : g.value_sets) {
+    for (auto it = set.begin(); it != set.end();) {
+      ValueChunk& c = it->second;
+      if (c.dirty && c.entries.size() > kMaxRunEntries) {
+        it = set.erase(it);  // stored as several runs now: loaded again as they are needed
+        continue;
+      }
+      if (c.dirty) {
+        c.stored = !c.entries.empty();
+        c.stored_hi = c.hi;
+        c.dirty = false;
+      }
+      bytes += 96 + it->first.size() + (c.hi ? c.hi->size() : 0) +
+               c.entries.size() * (sizeof(ValueEntry) + 16);
+      for (const ValueEntry& e : c.entries) {
+        if (e.sort_key.size() > 15) bytes += e.sort_key.size();
+        if (e.value.size() > 15) bytes += e.value.size();
+      }
+      ++it;
+    }
+  }
+  cache_bytes_ += bytes - g.bytes;
+  g.bytes = bytes;
+}
+
+void ViewMaintainer::EvictToBudget() {
+  // CLOCK: a group used since the last look gets another round.
+  for (int round = 0; round < 2 && cache_bytes_ > cache_budget_; ++round) {
+    for (auto it = groups_.begin(); it != groups_.end() && cache_bytes_ > cache_budget_ / 4 * 3;) {
+      if (it->second.recent) {
+        it->second.recent = false;
+        ++it;
+        continue;
+      }
+      cache_bytes_ -= it->second.bytes;
+      it = groups_.erase(it);
+    }
+  }
 }
 
 Status ViewMaintainer::ScanAll(store::KvStore& store,

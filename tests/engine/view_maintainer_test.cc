@@ -195,6 +195,10 @@ TEST_CASE("min, max and count(DISTINCT) stay exact over value counts split into 
   INFO("seed " << seed);
   std::mt19937 rng(seed);
   Harness h("SELECT g, min(y) AS lo, max(y) AS hi, count(DISTINCT y) AS d FROM t GROUP BY g");
+  // Group states cached across flushes, or evicted after every flush.
+  const size_t budget = GENERATE(size_t{0}, size_t{64} << 20);
+  INFO("cache budget " << budget);
+  h.m->set_cache_budget(budget);
   std::map<std::string, std::multiset<int>> live;  // group -> values
   std::vector<std::pair<std::string, int>> rows;   // live rows: group, value
   auto row = [](const std::string& g, int y) {
@@ -239,6 +243,7 @@ TEST_CASE("min, max and count(DISTINCT) stay exact over value counts split into 
     max_runs = std::max(max_runs, runs);
   }
   CHECK(max_runs > 10);  // the values really were spread over many runs
+  if (budget == 0) CHECK(h.m->cache_bytes() == 0);
   for (const auto& [g, y] : rows) h.Apply(row(g, y), -1);
   h.Flush();
   CHECK(h.summary.empty());

@@ -36,6 +36,7 @@ struct Config {
   std::string sink_schema = "public";
   std::string meta_schema = "tally";
   std::string state_dir;  // absolute
+  int64_t cache_mb = 256;  // group states kept in memory between batches, all views together
   std::chrono::milliseconds max_batch_ms{100};
   int64_t max_batch_changes = 50000;
   std::chrono::milliseconds reconcile_every{60 * 60 * 1000};  // 0 = off

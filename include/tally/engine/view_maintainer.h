@@ -75,7 +75,12 @@ class ViewMaintainer {
   Status ScanAll(store::KvStore& store, const std::function<Status(const SinkRow&)>& emit);
 
   // Number of groups whose state changed since the last Flush.
-  size_t touched_groups() const { return groups_.size(); }
+  size_t touched_groups() const { return dirty_groups_.size(); }
+
+  // Group states (with the value-count runs they loaded) stay in memory after a flush, as a
+  // cache of the store, up to about this many bytes; the least recently used go first.
+  void set_cache_budget(size_t bytes) { cache_budget_ = bytes; }
+  size_t cache_bytes() const { return cache_bytes_; }
   int64_t group_count_delta() const { return group_count_delta_; }
 
   // Whether Flush records pending sink rows ("p" keys); off while a backfill builds a state
@@ -86,7 +91,8 @@ class ViewMaintainer {
   // in a few runs per flush, which the next flush must not find (the daemon clears them).
   void set_pending_per_group(bool on) { pending_per_group_ = on; }
 
-  // Drops the overlay (after an error or a discarded batch).
+  // Drops the overlay and the cache: after an error, a discarded batch, or anything else
+  // that wrote this view's state.
   void Reset();
 
   // Key helpers, exposed for the daemon's pending-row bookkeeping and tests.
@@ -127,8 +133,12 @@ class ViewMaintainer {
     std::vector<std::string> extreme_keys;
     std::vector<Value> extremes;
     std::vector<ValueSet> value_sets;  // per aggregate that owns value counts (its slot)
-    bool existed_before = false;
+    bool existed_before = false;       // stored (as of the last flush)
+    bool dirty = false;                // changed since the last flush
+    bool recent = false;               // used since the cache last looked for what to evict
+    size_t bytes = 0;                  // approximate memory, counted in cache_bytes_
   };
+  using GroupMap = std::unordered_map<std::string, GroupState>;
 
   Result<GroupState*> LoadGroup(const std::string& group_key, std::span<const Value> keys,
                                 store::KvStore& store);
@@ -154,6 +164,9 @@ class ViewMaintainer {
   // min/max after the batch: from the first or last run when it was loaded (else unchanged).
   Status UpdateExtremes(GroupState& g);
   store::KvIterator& ReadIterator(store::KvStore& store);
+  // After a flush: the group as the store now holds it, and its memory counted again.
+  void MarkFlushed(const std::string& group_key, GroupState& g);
+  void EvictToBudget();
   Result<std::optional<SinkRow>> ComputeRow(const GroupState& g) const;
   SinkRow DeletionRow(const GroupState& g) const;
   Status Parse(RowFields row);
@@ -166,8 +179,11 @@ class ViewMaintainer {
   bool keeps_value_counts_ = false;
   std::vector<size_t> value_count_slot_;  // per aggregate: whose value counts it reads
 
-  // Overlay of the current batch.
-  std::unordered_map<std::string, GroupState> groups_;
+  // Groups changed in the current batch (dirty) and cached from earlier ones.
+  GroupMap groups_;
+  std::vector<GroupMap::value_type*> dirty_groups_;
+  size_t cache_bytes_ = 0;
+  size_t cache_budget_ = 64 << 20;
   std::unique_ptr<store::KvIterator> read_iter_;  // reads of this batch; reset by Flush
   bool truncated_ = false;
   bool record_pending_ = true;
