@@ -342,7 +342,7 @@ Status Daemon::LoadViewMetas() {
     if (v->id == 0) v->id = next_view_id_++;
     v->maintainer = std::make_unique<engine::ViewMaintainer>(
         v->id, v->maintainer->plan(), engine::EvalSettings{zone_, collation_.get()});
-    v->maintainer->set_cache_budget(static_cast<size_t>(config_.cache_mb << 20) / views_.size());
+    v->maintainer->set_cache_budget(CacheShare());
   }
   // The table groups of views that are ready; the others get theirs at backfill.
   for (auto& v : views_) {
@@ -377,6 +377,12 @@ TableGroup* Daemon::FindGroup(uint32_t id) {
   return nullptr;
 }
 
+size_t Daemon::CacheShare() const {
+  // Half of state.cache_mb for the views' group states, half for the row stores; there are
+  // at most as many row stores as views.
+  return static_cast<size_t>(config_.cache_mb << 20) / 2 / std::max<size_t>(1, views_.size());
+}
+
 TableGroup* Daemon::NewGroup(uint32_t id, const compiler::TableInfo& table,
                              std::vector<std::string> columns, Lsn start_lsn) {
   auto g = std::make_unique<TableGroup>();
@@ -384,7 +390,10 @@ TableGroup* Daemon::NewGroup(uint32_t id, const compiler::TableInfo& table,
   g->table = table;
   g->columns = std::move(columns);
   g->start_lsn = start_lsn;
-  if (!table.primary_key.empty()) g->rows = std::make_unique<engine::RowStore>(id, g->columns);
+  if (!table.primary_key.empty()) {
+    g->rows = std::make_unique<engine::RowStore>(id, g->columns);
+    g->rows->set_cache_budget(CacheShare());
+  }
   groups_.push_back(std::move(g));
   return groups_.back().get();
 }
@@ -860,9 +869,9 @@ Status Daemon::ApplyGroupChange(TableGroup& g, const pgoutput::RowChange& c, boo
   }
   if (has_pk) {
     if (!c.has_new_tuple) {
-      g.rows->Put(pk_old_, std::nullopt);
+      g.rows->Erase(pk_old_);
     } else {
-      if (have_old && pk_new_ != pk_old_) g.rows->Put(pk_old_, std::nullopt);
+      if (have_old && pk_new_ != pk_old_) g.rows->Erase(pk_old_);
       encoded_row_.clear();
       engine::EncodeRow(fields_new_, &encoded_row_);
       g.rows->Put(pk_new_, encoded_row_);

@@ -46,6 +46,8 @@ class Daemon {
   Status LoadViewMetas();
   void SaveViewMeta(const ViewRuntime& v, bool ready, store::KvBatch* batch);
   TableGroup* FindGroup(uint32_t id);
+  // The cache budget of one view's group states or of one row store.
+  size_t CacheShare() const;
   TableGroup* NewGroup(uint32_t id, const compiler::TableInfo& table,
                        std::vector<std::string> columns, Lsn start_lsn);
   Status JoinGroup(ViewRuntime& v, TableGroup& g);

@@ -8,40 +8,109 @@ std::string RowStore::Prefix() const {
   return p;
 }
 
-Result<std::optional<std::string>> RowStore::Lookup(std::string_view pk_key,
-                                                    store::KvStore& store) {
-  auto it = overlay_.find(std::string(pk_key));
-  if (it != overlay_.end()) return it->second;
-  if (truncated_) return std::optional<std::string>();
-  return store.Get(Prefix() + std::string(pk_key));
+size_t RowStore::BytesOf(const EntryMap::value_type& e) {
+  return sizeof(EntryMap::value_type) + 32 + e.first.size() +
+         (e.second.row ? e.second.row->size() : 0);
 }
 
-void RowStore::Put(std::string_view pk_key, std::optional<std::string> encoded_row) {
-  overlay_[std::string(pk_key)] = std::move(encoded_row);
+Result<std::optional<std::string>> RowStore::Lookup(std::string_view pk_key,
+                                                    store::KvStore& store) {
+  key_scratch_.assign(pk_key);
+  auto it = entries_.find(key_scratch_);
+  if (it != entries_.end()) {
+    it->second.recent = true;
+    return it->second.row;
+  }
+  if (truncated_) return std::optional<std::string>();
+  std::string key = Prefix();
+  key.append(pk_key);
+  TALLY_ASSIGN_OR_RETURN(auto stored, store.Get(key));
+  if (stored) {
+    // Read once, likely changed again: keep it.
+    auto& e = *entries_.emplace(key_scratch_, Entry{stored, false, true}).first;
+    cache_bytes_ += BytesOf(e);
+  }
+  return stored;
+}
+
+RowStore::EntryMap::iterator RowStore::Touch(std::string_view pk_key) {
+  key_scratch_.assign(pk_key);
+  auto [it, inserted] = entries_.try_emplace(key_scratch_);
+  if (!inserted) cache_bytes_ -= BytesOf(*it);
+  it->second.recent = true;
+  if (!it->second.dirty) {
+    it->second.dirty = true;
+    dirty_.push_back(&*it);
+  }
+  return it;
+}
+
+void RowStore::Put(std::string_view pk_key, std::string_view encoded_row) {
+  auto it = Touch(pk_key);
+  it->second.row.emplace(encoded_row);
+  cache_bytes_ += BytesOf(*it);
+}
+
+void RowStore::Erase(std::string_view pk_key) {
+  auto it = Touch(pk_key);
+  it->second.row.reset();
+  cache_bytes_ += BytesOf(*it);
 }
 
 void RowStore::Truncate() {
-  overlay_.clear();
+  Reset();
   truncated_ = true;
 }
 
 void RowStore::Reset() {
-  overlay_.clear();
+  entries_.clear();
+  dirty_.clear();
+  cache_bytes_ = 0;
   truncated_ = false;
 }
 
 Status RowStore::Flush(store::KvStore& store, store::KvBatch& batch) {
   const std::string prefix = Prefix();
   if (truncated_) TALLY_RETURN_IF_ERROR(store::DeletePrefix(store, prefix, &batch));
-  for (auto& [pk, row] : overlay_) {
-    if (row) {
-      batch.Put(prefix + pk, *row);
-    } else if (!truncated_) {
-      batch.Delete(prefix + pk);
+  std::string key = prefix;
+  std::vector<std::string> deleted;
+  for (auto* e : dirty_) {
+    key.resize(prefix.size());
+    key.append(e->first);
+    e->second.dirty = false;
+    if (e->second.row) {
+      batch.Put(key, *e->second.row);
+    } else {
+      if (!truncated_) batch.Delete(key);
+      deleted.push_back(e->first);
     }
   }
-  Reset();
+  dirty_.clear();
+  // A deleted row is gone from the store too: no need to remember it.
+  for (const std::string& pk : deleted) {
+    auto it = entries_.find(pk);
+    cache_bytes_ -= BytesOf(*it);
+    entries_.erase(it);
+  }
+  truncated_ = false;
+  EvictToBudget();
   return Status::Ok();
+}
+
+void RowStore::EvictToBudget() {
+  // CLOCK: a row used since the last look gets another round.
+  for (int round = 0; round < 2 && cache_bytes_ > cache_budget_; ++round) {
+    for (auto it = entries_.begin();
+         it != entries_.end() && cache_bytes_ > cache_budget_ / 4 * 3;) {
+      if (it->second.recent) {
+        it->second.recent = false;
+        ++it;
+        continue;
+      }
+      cache_bytes_ -= BytesOf(*it);
+      it = entries_.erase(it);
+    }
+  }
 }
 
 }  // namespace tally::engine

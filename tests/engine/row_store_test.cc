@@ -1,6 +1,8 @@
 #include "tally/engine/row_store.h"
 
 #include <catch2/catch.hpp>
+#include <map>
+#include <random>
 
 using namespace tally;
 
@@ -29,7 +31,7 @@ TEST_CASE("the row store reads its own writes before and after a flush") {
   CHECK(rows.Lookup("k1", *kv)->has_value());
   CHECK_FALSE(rows.Lookup("k2", *kv)->has_value());
 
-  rows.Put("k1", std::nullopt);  // deleted in the overlay, still stored until the flush
+  rows.Erase("k1");  // deleted in the overlay, still stored until the flush
   CHECK_FALSE(rows.Lookup("k1", *kv)->has_value());
   batch.Clear();
   REQUIRE(rows.Flush(*kv, batch).ok());
@@ -55,4 +57,47 @@ TEST_CASE("TRUNCATE empties the stored rows of one store only") {
   CHECK_FALSE(kv->Get(a.Prefix() + "k")->has_value());
   CHECK(kv->Get(a.Prefix() + "n")->has_value());
   CHECK(kv->Get(b.Prefix() + "k")->has_value());
+}
+
+TEST_CASE("cached rows read the same as stored ones, whatever the cache budget") {
+  // The same random puts and erases, flushed at the same points, into a store with an ample
+  // cache and one that keeps nothing: every lookup must agree with a plain map.
+  const uint32_t seed = Catch::rngSeed();
+  INFO("seed " << seed);
+  std::mt19937 rng(seed);
+  auto kv_big = store::NewMemoryStore(), kv_none = store::NewMemoryStore();
+  engine::RowStore big(1, {"x"}), none(1, {"x"});
+  none.set_cache_budget(0);
+  std::map<std::string, std::string> truth;
+  for (int step = 0; step < 5000; ++step) {
+    std::string pk = "k" + std::to_string(rng() % 300);
+    switch (rng() % 4) {
+      case 0:
+        big.Erase(pk);
+        none.Erase(pk);
+        truth.erase(pk);
+        break;
+      case 1: {
+        std::string row = Row({std::to_string(step)});
+        big.Put(pk, row);
+        none.Put(pk, row);
+        truth[pk] = row;
+        break;
+      }
+      default: {
+        auto want = truth.count(pk) ? std::optional<std::string>(truth[pk]) : std::nullopt;
+        REQUIRE(*big.Lookup(pk, *kv_big) == want);
+        REQUIRE(*none.Lookup(pk, *kv_none) == want);
+      }
+    }
+    if (rng() % 50 == 0) {
+      for (auto [rows, kv] : {std::pair{&big, kv_big.get()}, std::pair{&none, kv_none.get()}}) {
+        store::KvBatch batch;
+        REQUIRE(rows->Flush(*kv, batch).ok());
+        REQUIRE(kv->Write(batch, true).ok());
+      }
+      CHECK(none.cache_bytes() == 0);
+    }
+  }
+  CHECK(big.cache_bytes() > 0);
 }

@@ -4,7 +4,8 @@
 // One RowStore serves every view over one table that was backfilled from the same snapshot:
 // it holds the union of the columns those views read, once per row. Its key layout is
 // "r" store_id:u32be pk_key -> EncodeRow(columns) (store/kv.h). Writes stay in an overlay
-// until Flush puts them into the batch, so they become durable with the views' states.
+// until Flush puts them into the batch, so they become durable with the views' states; rows
+// written or read stay cached after that, up to a byte budget (CLOCK eviction).
 // Not thread-safe.
 #pragma once
 
@@ -23,8 +24,7 @@ namespace tally::engine {
 
 class RowStore {
  public:
-  RowStore(uint32_t id, std::vector<std::string> columns)
-      : id_(id), columns_(std::move(columns)) {}
+  RowStore(uint32_t id, std::vector<std::string> columns) : id_(id), columns_(std::move(columns)) {}
 
   uint32_t id() const { return id_; }
   // The stored columns, by name, in stored order.
@@ -32,18 +32,37 @@ class RowStore {
   std::string Prefix() const;
 
   Result<std::optional<std::string>> Lookup(std::string_view pk_key, store::KvStore& store);
-  void Put(std::string_view pk_key, std::optional<std::string> encoded_row);
+  void Put(std::string_view pk_key, std::string_view encoded_row);
+  void Erase(std::string_view pk_key);
   // TRUNCATE: every stored row is gone.
   void Truncate();
-  // Adds the overlay to `batch` and clears it.
+  // Adds the rows changed since the last flush to `batch`; they stay cached.
   Status Flush(store::KvStore& store, store::KvBatch& batch);
+  // Drops the overlay and the cache (after an error or a discarded batch).
   void Reset();
 
+  void set_cache_budget(size_t bytes) { cache_budget_ = bytes; }
+  size_t cache_bytes() const { return cache_bytes_; }
+
  private:
+  struct Entry {
+    std::optional<std::string> row;  // nullopt: deleted since the last flush
+    bool dirty = false;
+    bool recent = true;
+  };
+  using EntryMap = std::unordered_map<std::string, Entry>;
+  EntryMap::iterator Touch(std::string_view pk_key);
+  static size_t BytesOf(const EntryMap::value_type& e);
+  void EvictToBudget();
+
   uint32_t id_;
   std::vector<std::string> columns_;
-  std::unordered_map<std::string, std::optional<std::string>> overlay_;
+  EntryMap entries_;
+  std::vector<EntryMap::value_type*> dirty_;
   bool truncated_ = false;
+  std::string key_scratch_;
+  size_t cache_bytes_ = 0;
+  size_t cache_budget_ = 64 << 20;
 };
 
 }  // namespace tally::engine
