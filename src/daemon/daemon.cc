@@ -122,7 +122,10 @@ Status Daemon::CompileViews(PgCatalog& catalog) {
 }
 
 Status Daemon::OpenState() {
-  TALLY_ASSIGN_OR_RETURN(state_, store::OpenRocksDb(config_.state_dir));
+  TALLY_ASSIGN_OR_RETURN(auto rocks, store::OpenRocksDb(config_.state_dir));
+  auto pipe = std::make_unique<store::PipelinedStore>(std::move(rocks));
+  pipe_ = pipe.get();
+  state_ = std::move(pipe);
   TALLY_ASSIGN_OR_RETURN(auto format, state_->Get(kMetaFormat));
   if (format && *format != std::to_string(store::kStateFormatVersion)) {
     return Status::FailedPrecondition("state directory " + config_.state_dir + " has format " +
@@ -153,6 +156,13 @@ Status Daemon::DropStaged() {
 // What an interrupted run left: a streamed transaction half applied (finished first, from its
 // staged changes), then summary rows written to the state but not to the sink.
 Status Daemon::FinishInterruptedWork() {
+  // A batch in flight either reached the state or did not: the state says which.
+  pipe_->Wait().IgnoreError();
+  inflight_ = false;
+  TALLY_ASSIGN_OR_RETURN(auto cp, state_->Get(kMetaCheckpoint));
+  if (cp) {
+    TALLY_ASSIGN_OR_RETURN(checkpoint_, Lsn::Parse(*cp));
+  }
   for (auto& v : views_) v->maintainer->Reset();
   for (auto& g : groups_) {
     if (g->rows) g->rows->Reset();
@@ -509,6 +519,7 @@ Status Daemon::Prepare(bool create_missing) {
 Status Daemon::Backfill(std::vector<ViewRuntime*> views, const std::string& snapshot,
                         Lsn position) {
   if (views.empty()) return Status::Ok();
+  TALLY_RETURN_IF_ERROR(SettleWrites());  // the sink is this thread's again
   TALLY_ASSIGN_OR_RETURN(auto conn, pg::PgConn::Connect(config_.source_dsn));
   TALLY_RETURN_IF_ERROR(conn->Exec("BEGIN ISOLATION LEVEL REPEATABLE READ").status());
   TALLY_RETURN_IF_ERROR(
@@ -729,52 +740,68 @@ void Daemon::Heartbeat() {
 
 Status Daemon::Flush() {
   if (!batch_dirty_) return Status::Ok();
+  TALLY_RETURN_IF_ERROR(SettleWrites());  // one batch in flight at a time
   store::KvBatch batch;
-  std::vector<std::vector<engine::SinkRow>> rows(views_.size());
+  // Owned by the job: the sink writes them on the state's thread.
+  auto rows = std::make_shared<std::vector<std::vector<engine::SinkRow>>>(views_.size());
   std::vector<sink::ViewDelta> deltas;
+  std::vector<std::string> done_keys;  // cleared once the summaries hold the batch
   for (size_t i = 0; i < views_.size(); ++i) {
     auto& v = *views_[i];
     bool rewrite = false;
-    Status s = v.maintainer->Flush(*state_, batch, &rows[i], &rewrite);
+    Status s = v.maintainer->Flush(*state_, batch, &(*rows)[i], &rewrite);
     if (!s.ok()) return s.WithContext("at " + batch_position_.ToString());
     if (rewrite) {
       v.groups = 0;
       batch.Put(RewriteKey(v.id), "1");
+      done_keys.push_back(RewriteKey(v.id));
     }
     v.groups += v.maintainer->group_count_delta();
-    if (!rows[i].empty() || rewrite) {
-      deltas.push_back({&v.table, v.config->name, rewrite, sink::RowsOf(&rows[i]), v.groups});
+    if (!(*rows)[i].empty() || rewrite) {
+      deltas.push_back({&v.table, v.config->name, rewrite, sink::RowsOf(&(*rows)[i]), v.groups});
       SaveViewMeta(v, true, &batch);
     }
   }
   for (auto& g : groups_) {
     if (g->rows) TALLY_RETURN_IF_ERROR(g->rows->Flush(*state_, batch));
   }
-  batch.Put(kMetaCheckpoint, batch_position_.ToString());
-  TALLY_RETURN_IF_ERROR(state_->Write(batch, /*sync=*/true));
-  KillPoint("after_state_write");
-  checkpoint_ = batch_position_;
-  // Streamed transactions already applied before (re-sent after a restart) are dropped.
-  for (uint32_t xid : committed_stages_) {
-    TALLY_RETURN_IF_ERROR(store::DeletePrefixInChunks(*state_, StagePrefix(xid)));
-  }
-  committed_stages_.clear();
-  TALLY_RETURN_IF_ERROR(sink_->ApplyBatch(deltas, view_names_, checkpoint_));
-  KillPoint("after_sink_commit");
-  store::KvBatch clear;
   for (const auto& op : batch.ops()) {
-    if (!op.is_delete && op.key[0] == 'p') clear.Delete(op.key);
+    if (!op.is_delete && op.key[0] == 'p') done_keys.push_back(op.key);
   }
-  for (const auto& d : deltas) {
-    for (auto& v : views_) {
-      if (v->config->name == d.view_name && d.rewrite_all) clear.Delete(RewriteKey(v->id));
+  batch.Put(kMetaCheckpoint, batch_position_.ToString());
+  const Lsn position = batch_position_;
+  auto after_state_write = [this, rows, deltas = std::move(deltas),
+                            stages = std::move(committed_stages_), done_keys = std::move(done_keys),
+                            position]() -> Status {
+    KillPoint("after_state_write");
+    store::KvStore& state = pipe_->base();
+    // Streamed transactions already applied before (re-sent after a restart) are dropped.
+    for (uint32_t xid : stages) {
+      TALLY_RETURN_IF_ERROR(store::DeletePrefixInChunks(state, StagePrefix(xid)));
     }
-  }
-  if (!clear.empty()) TALLY_RETURN_IF_ERROR(state_->Write(clear, false));
+    TALLY_RETURN_IF_ERROR(sink_->ApplyBatch(deltas, view_names_, position));
+    KillPoint("after_sink_commit");
+    store::KvBatch clear;
+    for (const std::string& key : done_keys) clear.Delete(key);
+    if (!clear.empty()) TALLY_RETURN_IF_ERROR(state.Write(clear, false));
+    return Status::Ok();
+  };
+  committed_stages_.clear();
   batch_dirty_ = false;
   batch_changes_ = 0;
+  inflight_ = true;
+  inflight_position_ = position;
+  return pipe_->Submit(std::move(batch), /*sync=*/true, std::move(after_state_write));
+}
+
+Status Daemon::SettleWrites() {
+  if (!inflight_) return Status::Ok();
+  Status s = pipe_->Wait();
+  inflight_ = false;
+  TALLY_RETURN_IF_ERROR(s);
+  if (inflight_position_ > checkpoint_) checkpoint_ = inflight_position_;
   // Only now, with the summaries committed, may the slot forget these transactions.
-  return SendFeedback(checkpoint_);
+  return repl_ ? SendFeedback(checkpoint_) : Status::Ok();
 }
 
 Status Daemon::ApplyGroupChange(TableGroup& g, const pgoutput::RowChange& c, bool is_insert) {
@@ -1131,6 +1158,7 @@ Status Daemon::HandleMessage(std::string_view payload) {
       }
       // Everything received before this transaction goes first, in its own batch.
       if (batch_dirty_) TALLY_RETURN_IF_ERROR(Flush());
+      TALLY_RETURN_IF_ERROR(SettleWrites());
       const std::string marker = std::to_string(m.stream_commit.xid) + " " +
                                  m.stream_commit.commit_lsn.ToString() + " " +
                                  m.stream_commit.end_lsn.ToString() + " 0";
@@ -1194,6 +1222,7 @@ Status Daemon::StreamOnce() {
   auto last_feedback = Clock::now();
   pgoutput::CopyMessage frame;
   while (!g_stop_requested.load()) {
+    if (inflight_ && !pipe_->busy()) TALLY_RETURN_IF_ERROR(SettleWrites());
     auto now = Clock::now();
     std::chrono::milliseconds wait(100);
     if (batch_dirty_) {
@@ -1238,8 +1267,8 @@ Status Daemon::StreamOnce() {
       continue;
     }
     const auto& k = frame.keepalive;
-    if (!in_transaction_ && !batch_dirty_ && stage_seq_.empty() && k.wal_end > checkpoint_ &&
-        Clock::now() - last_idle_advance_ > std::chrono::seconds(1)) {
+    if (!in_transaction_ && !batch_dirty_ && !inflight_ && stage_seq_.empty() &&
+        k.wal_end > checkpoint_ && Clock::now() - last_idle_advance_ > std::chrono::seconds(1)) {
       store::KvBatch b;
       b.Put(kMetaCheckpoint, k.wal_end.ToString());
       TALLY_RETURN_IF_ERROR(state_->Write(b, true));
@@ -1255,7 +1284,7 @@ Status Daemon::StreamOnce() {
   }
   // Asked to stop: finish the batch at a commit boundary.
   if (!in_transaction_) TALLY_RETURN_IF_ERROR(Flush());
-  return Status::Ok();
+  return SettleWrites();
 }
 
 Status Daemon::RunLoop() {
@@ -1270,6 +1299,8 @@ Status Daemon::RunLoop() {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     backoff = std::min(backoff * 2, std::chrono::milliseconds(10000));
+    pipe_->Wait().IgnoreError();  // the job in flight may be using the sink; its outcome is
+    inflight_ = false;            // in the state (FinishInterruptedWork reads it)
     // Reconnect the sink too, and write what an interrupted batch left pending.
     auto sink_conn = pg::PgConn::Connect(config_.sink_dsn);
     if (!sink_conn.ok()) continue;

@@ -20,6 +20,7 @@
 #include "tally/pgoutput/relation_cache.h"
 #include "tally/sink/summary_writer.h"
 #include "tally/store/kv.h"
+#include "tally/store/pipelined_store.h"
 #include "view_runtime.h"
 
 namespace tally::daemon {
@@ -69,7 +70,12 @@ class Daemon {
   Status ReplayStaged(const std::string& marker);
   Status PersistRelation(const pgoutput::RelationMessage& r);
   Status LoadRelations();
+  // Ends the batch: builds its state writes and summary rows, and hands them to the state's
+  // background thread (state write, then the sink transaction), after the previous batch's.
   Status Flush();
+  // Waits for the batch in flight; once it is durable and in the summaries, it becomes the
+  // checkpoint and is acknowledged to the slot.
+  Status SettleWrites();
   Status SendFeedback(Lsn position, bool reply_requested = false);
   // During long work (replaying a big transaction, writing many summary rows) the walsender
   // must still hear from tally, or it ends the connection after wal_sender_timeout.
@@ -79,6 +85,9 @@ class Daemon {
   DatabaseSettings db_;
   std::string system_id_;
   std::unique_ptr<store::KvStore> state_;
+  store::PipelinedStore* pipe_ = nullptr;  // state_, writing batches in the background
+  bool inflight_ = false;                  // a batch is being written by pipe_
+  Lsn inflight_position_;
   std::unique_ptr<pg::PgConn> source_;
   std::unique_ptr<sink::SummaryWriter> sink_;
   std::unique_ptr<pg::ReplicationConnection> repl_;

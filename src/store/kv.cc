@@ -128,15 +128,10 @@ class RocksStore : public KvStore {
     }
     // In key order: the memtable's skip list remembers where the previous insert went, so
     // ascending inserts skip most of the search (tally CPU for 350k changes: 17.3 s -> 11.5 s).
-    const auto& ops = batch.ops();
-    std::vector<uint32_t> order(ops.size());
-    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::stable_sort(order.begin(), order.end(),
-                     [&](uint32_t a, uint32_t b) { return ops[a].key < ops[b].key; });
-    for (size_t n = 0; n < order.size(); ++n) {
-      // Of several writes to one key only the last one matters (stable sort: it comes last).
-      if (n + 1 < order.size() && ops[order[n + 1]].key == ops[order[n]].key) continue;
-      const auto& op = ops[order[n]];
+    std::vector<uint32_t> computed;
+    if (!batch.sealed()) computed = batch.ComputeOrder();
+    for (uint32_t i : batch.sealed() ? batch.order() : computed) {
+      const auto& op = batch.ops()[i];
       if (op.is_delete) {
         wb.Delete(rocksdb::Slice(op.key));
       } else {
@@ -234,5 +229,40 @@ Result<std::unique_ptr<KvStore>> OpenRocksDb(const std::string& dir) {
 }
 
 std::unique_ptr<KvStore> NewMemoryStore() { return std::make_unique<MemStore>(); }
+
+void KvBatch::Seal() {
+  if (sealed_) return;
+  order_ = ComputeOrder();
+  sealed_ = true;
+}
+
+std::vector<uint32_t> KvBatch::ComputeOrder() const {
+  std::vector<uint32_t> order(ops_.size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](uint32_t a, uint32_t b) { return ops_[a].key < ops_[b].key; });
+  std::vector<uint32_t> kept;
+  kept.reserve(order.size());
+  for (size_t n = 0; n < order.size(); ++n) {
+    // Of several writes to one key only the last one matters (stable sort: it comes last).
+    if (n + 1 < order.size() && ops_[order[n + 1]].key == ops_[order[n]].key) continue;
+    kept.push_back(order[n]);
+  }
+  return kept;
+}
+
+std::optional<std::optional<std::string_view>> KvBatch::Find(std::string_view key) const {
+  auto it = std::lower_bound(order_.begin(), order_.end(), key,
+                             [&](uint32_t i, std::string_view k) { return ops_[i].key < k; });
+  if (it != order_.end() && ops_[*it].key == key) {
+    const Op& op = ops_[*it];
+    if (op.is_delete) return std::optional<std::string_view>();
+    return std::optional<std::string_view>(op.value);
+  }
+  for (const auto& [begin, end] : ranges_) {
+    if (key >= begin && key < end) return std::optional<std::string_view>();
+  }
+  return std::nullopt;
+}
 
 }  // namespace tally::store

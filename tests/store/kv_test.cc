@@ -61,3 +61,26 @@ TEST_CASE("a batch writes the last value of a key it writes twice") {
     if (rocks) std::system(("rm -rf " + dir).c_str());
   }
 }
+
+TEST_CASE("a sealed batch finds what it does to a key: the last write, or its deleted ranges") {
+  store::KvBatch b;
+  b.DeleteRange("m", "n");
+  b.Put("b", "1");
+  b.Put("a", "0");
+  b.Delete("b");
+  b.Put("mx", "2");
+  b.Put("c", "3");
+  b.Put("c", "4");
+  b.Seal();
+  const std::optional<std::optional<std::string_view>> deleted(std::in_place, std::nullopt);
+  CHECK(b.Find("a") == std::optional<std::optional<std::string_view>>("0"));
+  CHECK(b.Find("b") == deleted);
+  CHECK(b.Find("c") == std::optional<std::optional<std::string_view>>("4"));
+  CHECK(b.Find("mx") == std::optional<std::optional<std::string_view>>("2"));
+  CHECK(b.Find("ma") == deleted);
+  CHECK_FALSE(b.Find("d").has_value());
+  CHECK_FALSE(b.Find("n").has_value());
+  std::vector<std::string> keys;
+  for (uint32_t i : b.order()) keys.push_back(b.ops()[i].key);
+  CHECK(keys == std::vector<std::string>{"a", "b", "c", "mx"});
+}

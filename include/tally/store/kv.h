@@ -54,10 +54,25 @@ class KvBatch {
     ranges_.push_back({std::string(begin), std::string(end)});
   }
   size_t size() const { return ops_.size() + ranges_.size(); }
+
+  // Orders the writes by key, keeping only the last write to each key: RocksDB's memtable
+  // inserts ascending keys fastest, and a sealed batch can be searched (Find). No writes
+  // after this.
+  void Seal();
+  bool sealed() const { return sealed_; }
+  // What a sealed batch does to `key`: nullopt when it does not touch it; else the value it
+  // puts, or nullopt inside when it deletes it.
+  std::optional<std::optional<std::string_view>> Find(std::string_view key) const;
+  // A sealed batch's surviving writes, in key order.
+  const std::vector<uint32_t>& order() const { return order_; }
+  // The order Seal would give, for an unsealed batch.
+  std::vector<uint32_t> ComputeOrder() const;
   bool empty() const { return ops_.empty() && ranges_.empty(); }
   void Clear() {
     ops_.clear();
     ranges_.clear();
+    order_.clear();
+    sealed_ = false;
   }
   size_t ApproximateBytes() const { return bytes_; }
 
@@ -71,6 +86,8 @@ class KvBatch {
  private:
   std::vector<Op> ops_;
   std::vector<std::pair<std::string, std::string>> ranges_;
+  std::vector<uint32_t> order_;  // after Seal
+  bool sealed_ = false;
   size_t bytes_ = 0;
 };
 

@@ -1,0 +1,95 @@
+#include "tally/store/pipelined_store.h"
+
+namespace tally::store {
+
+PipelinedStore::PipelinedStore(std::unique_ptr<KvStore> base)
+    : base_(std::move(base)), thread_([this] { Run(); }) {}
+
+PipelinedStore::~PipelinedStore() {
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !pending_; });
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void PipelinedStore::Run() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    cv_.wait(lock, [&] { return stop_ || pending_; });
+    if (!pending_) return;
+    lock.unlock();
+    // batch_ and after_write_ are not touched by the caller while pending_.
+    Status s = base_->Write(batch_, sync_);
+    if (s.ok() && after_write_) s = after_write_();
+    lock.lock();
+    result_ = std::move(s);
+    after_write_ = nullptr;
+    pending_ = false;
+    cv_.notify_all();
+  }
+}
+
+Status PipelinedStore::Wait() {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return !pending_; });
+  // Written (or failed, and never to be read as if written): the store answers from here on.
+  batch_ = KvBatch();
+  Status s = std::move(result_);
+  result_ = Status::Ok();
+  return s;
+}
+
+bool PipelinedStore::busy() const {
+  std::lock_guard lock(mu_);
+  return pending_;
+}
+
+Status PipelinedStore::Submit(KvBatch batch, bool sync, std::function<Status()> after_write) {
+  TALLY_RETURN_IF_ERROR(Wait());
+  batch.Seal();
+  {
+    std::lock_guard lock(mu_);
+    batch_ = std::move(batch);
+    sync_ = sync;
+    after_write_ = std::move(after_write);
+    pending_ = true;
+  }
+  cv_.notify_all();
+  return Status::Ok();
+}
+
+Result<std::optional<std::string>> PipelinedStore::Get(std::string_view key) {
+  // Only this thread replaces batch_, so reading it needs no lock; if the job finishes
+  // meanwhile, the store holds what the batch says anyway.
+  if (batch_.sealed()) {
+    if (auto found = batch_.Find(key)) {
+      if (!*found) return std::optional<std::string>();
+      return std::optional<std::string>(std::string(**found));
+    }
+  }
+  return base_->Get(key);
+}
+
+std::unique_ptr<KvIterator> PipelinedStore::NewIterator() {
+  // An iterator must see the batch in the store; an error shows at the next Wait.
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !pending_; });
+  }
+  return base_->NewIterator();
+}
+
+Status PipelinedStore::Write(const KvBatch& batch, bool sync) {
+  {
+    // A failed job stays failed until the caller Waits for it.
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !pending_; });
+    if (!result_.ok()) return result_;
+  }
+  return base_->Write(batch, sync);
+}
+
+}  // namespace tally::store
