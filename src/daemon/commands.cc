@@ -1,9 +1,8 @@
 // The commands that only talk to Postgres (validate, sync, status, explain, drop, uninstall).
-#include <nlohmann/json.hpp>
-
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "pg_catalog.h"
@@ -33,12 +32,13 @@ int CommandValidate(const Config& config, std::ostream& out) {
     auto plan = compiler::CompileView(v.name, v.query, catalog);
     if (plan.ok()) {
       if (v.mode == ViewMode::kRefresh) {
-        out << v.name << ": refresh (mode = \"refresh\" in the config; refresh mode is not "
-                         "implemented yet)\n";
+        out << v.name
+            << ": refresh (mode = \"refresh\" in the config; refresh mode is not "
+               "implemented yet)\n";
         rc = std::max(rc, 2);
       } else {
-        out << v.name << ": incremental (single table " << plan->source.QualifiedName()
-            << ", " << plan->aggregates.size() << " aggregate(s))\n";
+        out << v.name << ": incremental (single table " << plan->source.QualifiedName() << ", "
+            << plan->aggregates.size() << " aggregate(s))\n";
       }
       continue;
     }
@@ -107,7 +107,8 @@ int CommandSync(const Config& config, const CommandOptions& opts, std::ostream&)
     }
     if (std::chrono::steady_clock::now() > deadline) {
       std::cerr << "tally: sync timed out after " << opts.timeout.count()
-                << " ms waiting for the views to pass " << barrier << " (is `tally run` running?)\n";
+                << " ms waiting for the views to pass " << barrier
+                << " (is `tally run` running?)\n";
       return 1;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -118,22 +119,34 @@ int CommandStatus(const Config& config, const CommandOptions& opts, std::ostream
   auto conn = pg::PgConn::Connect(config.sink_dsn);
   if (!conn.ok()) return Fail(conn.status());
   const std::string m = QuoteIdentifier(config.meta_schema);
+  // last_reconcile: the newest run in reconcile_log (or the views column, whichever is later).
   auto r = (*conn)->Exec(
       "SELECT v.name, v.mode, v.applied_lsn::text, f.lag_bytes, f.staleness_seconds, v.groups, "
-      "v.last_reconcile::text FROM " + m + ".views v JOIN " + m +
-      ".freshness f ON f.view_name = v.name ORDER BY v.name");
+      "greatest(v.last_reconcile, (SELECT max(run_at) FROM " +
+      m +
+      ".reconcile_log c WHERE c.view_name = v.name))::text, v.applied_at::text, "
+      "(SELECT max(finished_at) FROM " +
+      m + ".refresh_log l WHERE l.view_name = v.name)::text, f.tally_running FROM " + m +
+      ".views v JOIN " + m + ".freshness f ON f.view_name = v.name ORDER BY v.name");
   if (!r.ok()) return Fail(r.status());
+  auto text = [&](int i, int c) {
+    return r->is_null(i, c) ? nlohmann::json() : nlohmann::json(r->get(i, c));
+  };
   nlohmann::json views = nlohmann::json::array();
   for (int i = 0; i < r->rows(); ++i) {
     nlohmann::json v;
     v["name"] = r->get(i, 0);
     v["mode"] = r->get(i, 1);
-    v["applied_lsn"] = r->is_null(i, 2) ? nlohmann::json() : nlohmann::json(r->get(i, 2));
-    v["lag_bytes"] = r->is_null(i, 3) ? nlohmann::json() : nlohmann::json(std::stoll(std::string(r->get(i, 3))));
+    v["applied_lsn"] = text(i, 2);
+    v["lag_bytes"] =
+        r->is_null(i, 3) ? nlohmann::json() : nlohmann::json(std::stoll(std::string(r->get(i, 3))));
     v["staleness_seconds"] =
         r->is_null(i, 4) ? nlohmann::json() : nlohmann::json(std::stod(std::string(r->get(i, 4))));
     v["groups"] = std::stoll(std::string(r->get(i, 5)));
-    v["last_reconcile"] = r->is_null(i, 6) ? nlohmann::json() : nlohmann::json(r->get(i, 6));
+    v["last_reconcile"] = text(i, 6);
+    v["applied_at"] = text(i, 7);
+    v["last_refresh"] = text(i, 8);
+    v["tally_running"] = r->get(i, 9) == "t";
     views.push_back(v);
   }
   if (opts.json) {
@@ -142,7 +155,8 @@ int CommandStatus(const Config& config, const CommandOptions& opts, std::ostream
   }
   out << std::left << std::setw(28) << "view" << std::setw(13) << "mode" << std::setw(16)
       << "applied_lsn" << std::setw(12) << "lag_bytes" << std::setw(11) << "stale_s"
-      << std::setw(10) << "groups" << "last_reconcile\n";
+      << std::setw(10) << "groups"
+      << "last_reconcile\n";
   for (const auto& v : views) {
     auto str = [](const nlohmann::json& j) {
       return j.is_null() ? std::string("-") : j.is_string() ? j.get<std::string>() : j.dump();
@@ -151,6 +165,9 @@ int CommandStatus(const Config& config, const CommandOptions& opts, std::ostream
         << std::setw(16) << str(v["applied_lsn"]) << std::setw(12) << str(v["lag_bytes"])
         << std::setw(11) << str(v["staleness_seconds"]) << std::setw(10) << str(v["groups"])
         << str(v["last_reconcile"]) << "\n";
+  }
+  if (!views.empty() && !views[0]["tally_running"].get<bool>()) {
+    out << "(no `tally run` is reporting: staleness is the time since each view's last batch)\n";
   }
   return 0;
 }
@@ -172,10 +189,13 @@ int CommandUninstall(const Config& config, std::ostream& out) {
       if (!s.ok()) return Fail(s.status());
     }
   }
-  auto slot = c.ExecParams("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                           "WHERE slot_name = $1", {config.slot});
-  if (!slot.ok()) return Fail(slot.status().WithContext("dropping slot " + config.slot +
-                                                        " (is `tally run` still running?)"));
+  auto slot = c.ExecParams(
+      "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+      "WHERE slot_name = $1",
+      {config.slot});
+  if (!slot.ok())
+    return Fail(slot.status().WithContext("dropping slot " + config.slot +
+                                          " (is `tally run` still running?)"));
   for (const std::string& sql :
        {"DROP PUBLICATION IF EXISTS " + QuoteIdentifier(config.publication),
         "DROP SCHEMA IF EXISTS " + m + " CASCADE"}) {

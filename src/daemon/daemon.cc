@@ -416,8 +416,7 @@ Status Daemon::Prepare(bool create_missing) {
   TALLY_ASSIGN_OR_RETURN(source_, pg::PgConn::Connect(config_.source_dsn));
   PgCatalog catalog(source_.get());
   TALLY_RETURN_IF_ERROR(CompileViews(catalog));
-  TALLY_ASSIGN_OR_RETURN(auto sink_conn, pg::PgConn::Connect(config_.sink_dsn));
-  sink_ = std::make_unique<sink::SummaryWriter>(std::move(sink_conn), config_.meta_schema);
+  TALLY_ASSIGN_OR_RETURN(sink_, OpenSink());
 
   TALLY_RETURN_IF_ERROR(OpenState());
   TALLY_ASSIGN_OR_RETURN(auto repl, pg::ReplicationConnection::Connect(config_.source_dsn));
@@ -1095,6 +1094,7 @@ Status Daemon::HandleMessage(std::string_view payload) {
     case MessageType::kCommit:
       in_transaction_ = false;
       if (m.commit.end_lsn <= checkpoint_) return Status::Ok();
+      sink_->monitor().NoteCommit(m.commit.commit_time);
       return OnCommit(m.commit.end_lsn);
     case MessageType::kStreamStart:
       stream_top_xid_ = m.stream_start.xid;
@@ -1110,6 +1110,7 @@ Status Daemon::HandleMessage(std::string_view payload) {
       }
       // Everything received before this transaction goes first, in its own batch.
       if (batch_dirty_) TALLY_RETURN_IF_ERROR(Flush());
+      sink_->monitor().NoteCommit(m.stream_commit.commit_time);
       const std::string marker = std::to_string(m.stream_commit.xid) + " " +
                                  m.stream_commit.commit_lsn.ToString() + " " +
                                  m.stream_commit.end_lsn.ToString() + " 0";
@@ -1173,6 +1174,7 @@ Status Daemon::StreamOnce() {
   auto last_feedback = Clock::now();
   pgoutput::CopyMessage frame;
   while (!g_stop_requested.load()) {
+    TALLY_RETURN_IF_ERROR(sink_->ReportIfDue());  // the daemon row <meta>.freshness reads
     auto now = Clock::now();
     std::chrono::milliseconds wait(100);
     if (batch_dirty_) {
@@ -1183,6 +1185,7 @@ Status Daemon::StreamOnce() {
         auto r = source_->Exec("SELECT pg_current_wal_lsn()");
         if (r.ok()) {
           auto end = Lsn::Parse(r->get(0, 0));
+          if (end.ok()) sink_->monitor().NoteWalEnd(*end);
           behind_bytes_ = end.ok() && *end > last_received_ ? end->value - last_received_.value : 0;
         }
       }
@@ -1217,6 +1220,7 @@ Status Daemon::StreamOnce() {
       continue;
     }
     const auto& k = frame.keepalive;
+    sink_->monitor().NoteWalEnd(k.wal_end);
     if (!in_transaction_ && !batch_dirty_ && stage_seq_.empty() && k.wal_end > checkpoint_ &&
         Clock::now() - last_idle_advance_ > std::chrono::seconds(1)) {
       store::KvBatch b;
@@ -1250,10 +1254,9 @@ Status Daemon::RunLoop() {
     }
     backoff = std::min(backoff * 2, std::chrono::milliseconds(10000));
     // Reconnect the sink too, and write what an interrupted batch left pending.
-    auto sink_conn = pg::PgConn::Connect(config_.sink_dsn);
-    if (!sink_conn.ok()) continue;
-    sink_ =
-        std::make_unique<sink::SummaryWriter>(std::move(sink_conn).value(), config_.meta_schema);
+    auto sink = OpenSink();
+    if (!sink.ok()) continue;
+    sink_ = std::move(sink).value();
     auto source_conn = pg::PgConn::Connect(config_.source_dsn);
     if (source_conn.ok()) source_ = std::move(source_conn).value();
     Status r = FinishInterruptedWork();
@@ -1294,6 +1297,7 @@ int CommandRun(const Config& config, std::ostream&) {
     s = d->Prepare(true);
   }
   if (s.ok()) s = d->RunLoop();
+  d->ReportStopped();
   if (!s.ok()) {
     PrintError(s);
     return ExitCodeFor(s);

@@ -36,8 +36,13 @@ class Daemon {
   // creates what is missing and backfills new views.
   Status Prepare(bool create_missing);
   Status RunLoop();
+  // Marks the daemon row stopped, so <meta>.freshness stops counting on this daemon at once
+  // rather than after its heartbeat goes stale (monitoring.cc). Best effort.
+  void ReportStopped();
 
  private:
+  // The sink connection and writer, with the monitor's options (monitoring.cc).
+  Result<std::unique_ptr<sink::SummaryWriter>> OpenSink();
   Status CompileViews(PgCatalog& catalog);
   Status OpenState();
   Status CheckStateIdentity(const std::string& system_id);
