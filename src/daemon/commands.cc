@@ -177,36 +177,88 @@ int CommandDrop(const Config&, const CommandOptions&, std::ostream&) {
 }
 
 int CommandUninstall(const Config& config, std::ostream& out) {
-  auto conn = pg::PgConn::Connect(config.source_dsn);
-  if (!conn.ok()) return Fail(conn.status());
-  auto& c = **conn;
+  auto source = pg::PgConn::Connect(config.source_dsn);
+  if (!source.ok()) return Fail(source.status());
+  auto sink = pg::PgConn::Connect(config.sink_dsn);
+  if (!sink.ok()) return Fail(sink.status());
+  auto& src = **source;
+  auto& snk = **sink;
   const std::string m = QuoteIdentifier(config.meta_schema);
-  auto views = c.Exec("SELECT summary_schema, summary_table FROM " + m + ".views");
+  // First what can refuse: a daemon still consuming the slot.
+  auto slot = src.ExecParams(
+      "SELECT active, active_pid FROM pg_replication_slots WHERE "
+      "slot_name = $1",
+      {config.slot});
+  if (!slot.ok()) return Fail(slot.status());
+  if (slot->rows() == 1 && slot->get(0, 0) == "t") {
+    return Fail(Status::FailedPrecondition(
+        "replication slot " + config.slot + " is in use (by process " +
+        std::string(slot->get(0, 1)) + "): stop `tally run` first, then uninstall"));
+  }
+  auto views = snk.Exec("SELECT summary_schema, summary_table FROM " + m + ".views");
   if (views.ok()) {
     for (int i = 0; i < views->rows(); ++i) {
-      auto s = c.Exec("DROP TABLE IF EXISTS " + QuoteIdentifier(views->get(i, 0)) + "." +
-                      QuoteIdentifier(views->get(i, 1)));
+      auto s = snk.Exec("DROP TABLE IF EXISTS " + QuoteIdentifier(views->get(i, 0)) + "." +
+                        QuoteIdentifier(views->get(i, 1)));
       if (!s.ok()) return Fail(s.status());
     }
   }
-  auto slot = c.ExecParams(
-      "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-      "WHERE slot_name = $1",
-      {config.slot});
-  if (!slot.ok())
-    return Fail(slot.status().WithContext("dropping slot " + config.slot +
-                                          " (is `tally run` still running?)"));
-  for (const std::string& sql :
-       {"DROP PUBLICATION IF EXISTS " + QuoteIdentifier(config.publication),
-        "DROP SCHEMA IF EXISTS " + m + " CASCADE"}) {
-    auto s = c.Exec(sql);
-    if (!s.ok()) return Fail(s.status());
+  if (slot->rows() == 1) {
+    auto d = src.ExecParams("SELECT pg_drop_replication_slot($1)", {config.slot});
+    if (!d.ok()) return Fail(d.status().WithContext("dropping slot " + config.slot));
+  }
+  std::vector<std::string> kept;
+  // What sql/setup.sql made belongs to the DBA (sql/teardown.sql removes it): tally drops the
+  // publication only if it owns it, and the meta schema only if it could create it again.
+  auto pub = src.ExecParams(
+      "SELECT pg_has_role(pubowner, 'USAGE'), pg_get_userbyid(pubowner) "
+      "FROM pg_publication WHERE pubname = $1",
+      {config.publication});
+  if (!pub.ok()) return Fail(pub.status());
+  if (pub->rows() == 1 && pub->get(0, 0) == "t") {
+    auto d = src.Exec("DROP PUBLICATION " + QuoteIdentifier(config.publication));
+    if (!d.ok()) return Fail(d.status());
+  } else if (pub->rows() == 1) {
+    kept.push_back("publication " + QuoteIdentifier(config.publication) + " (owned by " +
+                   QuoteIdentifier(pub->get(0, 1)) + ")");
+  }
+  auto schema = snk.ExecParams(
+      "SELECT n.oid, pg_has_role(n.nspowner, 'USAGE') AND "
+      "has_database_privilege(current_database(), 'CREATE') FROM pg_namespace n "
+      "WHERE n.nspname = $1",
+      {config.meta_schema});
+  if (!schema.ok()) return Fail(schema.status());
+  if (schema->rows() == 1 && schema->get(0, 1) == "t") {
+    auto d = snk.Exec("DROP SCHEMA " + m + " CASCADE");
+    if (!d.ok()) return Fail(d.status());
+  } else if (schema->rows() == 1) {
+    // Empty it of what this role made, and leave the schema for the next init.
+    auto rels = snk.ExecParams(
+        "SELECT c.relname, c.relkind FROM pg_class c WHERE c.relnamespace = $1::oid AND "
+        "c.relkind IN ('r', 'p', 'v', 'm') AND pg_has_role(c.relowner, 'USAGE')",
+        {std::string(schema->get(0, 0))});
+    if (!rels.ok()) return Fail(rels.status());
+    for (int i = 0; i < rels->rows(); ++i) {
+      const char kind = rels->get(i, 1)[0];
+      const std::string what = kind == 'v' ? "VIEW" : kind == 'm' ? "MATERIALIZED VIEW" : "TABLE";
+      auto d = snk.Exec("DROP " + what + " IF EXISTS " + m + "." +
+                        QuoteIdentifier(rels->get(i, 0)) + " CASCADE");
+      if (!d.ok()) return Fail(d.status());
+    }
+    kept.push_back("schema " + m + " (emptied)");
   }
   std::error_code ec;
   std::filesystem::remove_all(config.state_dir, ec);
   if (ec) return Fail(Status::IOError("removing " + config.state_dir + ": " + ec.message()));
-  out << "uninstalled: summaries, slot " << config.slot << ", publication " << config.publication
-      << ", schema " << config.meta_schema << " and state " << config.state_dir << " removed\n";
+  out << "uninstalled: summaries, slot " << config.slot << ", tally's tables in " << m
+      << " and state " << config.state_dir << " removed";
+  if (kept.empty()) {
+    out << "; publication " << config.publication << " and schema " << m << " dropped\n";
+  } else {
+    out << "\nkept, as sql/setup.sql made them (sql/teardown.sql removes them):";
+    for (const auto& k : kept) out << " " << k << ";";
+    out << "\n";
+  }
   return 0;
 }
 

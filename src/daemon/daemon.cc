@@ -183,54 +183,6 @@ Status Daemon::CheckStateIdentity(const std::string& system_id) {
   return Status::Ok();
 }
 
-Status Daemon::EnsurePublication() {
-  auto& c = *source_;
-  TALLY_ASSIGN_OR_RETURN(auto pub, c.ExecParams("SELECT 1 FROM pg_publication WHERE pubname = $1",
-                                                {config_.publication}));
-  std::vector<std::string> tables;
-  for (const auto& v : views_) {
-    const auto& src = v->plan().source;
-    if (src.primary_key.empty() && src.replica_identity != 'f') {
-      return Status::InvalidArgument(
-          "view " + v->config->name + ": table " + src.QualifiedName() +
-          " has no primary key and REPLICA IDENTITY is not FULL, so tally cannot tell which row "
-          "an UPDATE or DELETE changed; add a primary key, or run ALTER TABLE " +
-          QuoteIdentifier(src.schema) + "." + QuoteIdentifier(src.name) + " REPLICA IDENTITY FULL");
-    }
-    if (src.replica_identity == 'n') {
-      return Status::InvalidArgument("view " + v->config->name + ": table " + src.QualifiedName() +
-                                     " has REPLICA IDENTITY NOTHING; adding it to a publication "
-                                     "would make its UPDATE and DELETE fail. Run ALTER TABLE " +
-                                     QuoteIdentifier(src.schema) + "." + QuoteIdentifier(src.name) +
-                                     " REPLICA IDENTITY DEFAULT (with a primary key) or FULL");
-    }
-    tables.push_back(QuoteIdentifier(src.schema) + "." + QuoteIdentifier(src.name));
-  }
-  if (pub.rows() == 0) {
-    std::string list;
-    for (const auto& t : tables) list += (list.empty() ? "" : ", ") + t;
-    return c
-        .Exec("CREATE PUBLICATION " + QuoteIdentifier(config_.publication) + " FOR TABLE " + list +
-              " WITH (publish = 'insert, update, delete, truncate', "
-              "publish_via_partition_root = true)")
-        .status();
-  }
-  for (const auto& v : views_) {
-    const auto& src = v->plan().source;
-    TALLY_ASSIGN_OR_RETURN(auto has, c.ExecParams("SELECT 1 FROM pg_publication_tables WHERE "
-                                                  "pubname = $1 AND schemaname = $2 AND "
-                                                  "tablename = $3",
-                                                  {config_.publication, src.schema, src.name}));
-    if (has.rows() == 0) {
-      TALLY_RETURN_IF_ERROR(c.Exec("ALTER PUBLICATION " + QuoteIdentifier(config_.publication) +
-                                   " ADD TABLE " + QuoteIdentifier(src.schema) + "." +
-                                   QuoteIdentifier(src.name))
-                                .status());
-    }
-  }
-  return Status::Ok();
-}
-
 Status Daemon::EnsureSummaryTable(ViewRuntime& v) {
   auto& c = sink_->conn();
   const std::string& schema = config_.sink_schema;
@@ -247,8 +199,7 @@ Status Daemon::EnsureSummaryTable(ViewRuntime& v) {
                                    "view or drop that relation");
   }
   if (exists.get(0, 0) != "t") {
-    TALLY_RETURN_IF_ERROR(
-        c.Exec("CREATE SCHEMA IF NOT EXISTS " + QuoteIdentifier(schema)).status());
+    TALLY_RETURN_IF_ERROR(EnsureSinkSchema());
     TALLY_RETURN_IF_ERROR(
         c.Exec("CREATE TABLE " + qualified + " AS " + v.plan().query_sql + " WITH NO DATA")
             .status()
@@ -288,11 +239,7 @@ Status Daemon::EnsureSummaryTable(ViewRuntime& v) {
   std::string ddl = "CREATE UNIQUE INDEX IF NOT EXISTS " + index_name + " ON " + qualified;
   ddl += v.table.key_columns.empty() ? " ((true))" : " (" + index_cols + ") NULLS NOT DISTINCT";
   TALLY_RETURN_IF_ERROR(c.Exec(ddl).status());
-  for (const auto& role : v.config->grant_select) {
-    TALLY_RETURN_IF_ERROR(
-        c.Exec("GRANT SELECT ON " + qualified + " TO " + QuoteIdentifier(role)).status());
-  }
-  return Status::Ok();
+  return GrantReaders(v);
 }
 
 void Daemon::SaveViewMeta(const ViewRuntime& v, bool ready, store::KvBatch* batch) {

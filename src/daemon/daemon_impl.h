@@ -46,7 +46,11 @@ class Daemon {
   Status CompileViews(PgCatalog& catalog);
   Status OpenState();
   Status CheckStateIdentity(const std::string& system_id);
+  // privileges.cc: checks what tally may not create, creates what it may.
+  Status CheckSourceTables();
   Status EnsurePublication();
+  Status EnsureSinkSchema();
+  Status GrantReaders(const ViewRuntime& v);
   Status EnsureSummaryTable(ViewRuntime& v);
   Status LoadViewMetas();
   void SaveViewMeta(const ViewRuntime& v, bool ready, store::KvBatch* batch);
