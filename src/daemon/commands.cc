@@ -1,4 +1,4 @@
-// The commands that only talk to Postgres (validate, sync, status, explain, drop, uninstall).
+// The commands that only talk to Postgres (validate, sync, status, explain, uninstall).
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
@@ -170,10 +170,6 @@ int CommandStatus(const Config& config, const CommandOptions& opts, std::ostream
     out << "(no `tally run` is reporting: staleness is the time since each view's last batch)\n";
   }
   return 0;
-}
-
-int CommandDrop(const Config&, const CommandOptions&, std::ostream&) {
-  return Fail(Status::NotSupported("tally drop is not implemented yet"));
 }
 
 int CommandUninstall(const Config& config, std::ostream& out) {

@@ -277,12 +277,12 @@ Status Daemon::LoadViewMetas() {
     v->groups = std::stoll(parts[3]);
     v->group_id = static_cast<uint32_t>(std::stoul(parts[4]));
     if (v->ready && definition != v->plan().query_sql) {
-      // `tally drop` is not built yet: until it is, a changed query means a new name or a
-      // rebuild of everything.
+      // Never silently rebuilt: the old summary may be what dashboards read right now.
       return Status::FailedPrecondition(
           "view " + v->config->name +
-          ": its query changed since it was built; give the changed view a new name, or run "
-          "`tally uninstall` and `tally init` to rebuild every view");
+          ": its query changed since it was built; run `tally drop --view " + v->config->name +
+          "` and then `tally init` to build it with the new query, or give the changed view a "
+          "new name");
     }
   }
   for (auto& v : views_) {

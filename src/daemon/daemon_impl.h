@@ -39,6 +39,8 @@ class Daemon {
   // Marks the daemon row stopped, so <meta>.freshness stops counting on this daemon at once
   // rather than after its heartbeat goes stale (monitoring.cc). Best effort.
   void ReportStopped();
+  // `tally drop --view`, with no daemon running (drop.cc).
+  Status DropView(const std::string& name, std::ostream& out);
 
  private:
   // The sink connection and writer, with the monitor's options (monitoring.cc).
