@@ -85,6 +85,23 @@ sleep 1.5
 echo "ok: rows past the retention deleted at start-up"
 stop_tally
 
+# Running, with a commit received and its batch not applied yet (batches of 3 s): the daemon
+# reports the commit's age after a second; once the batch is applied, 0 again.
+config 1h
+sed -i 's/^max_batch_ms = .*/max_batch_ms = 3000/' "$WORK/tally.toml"
+start_tally "$WORK/tally.toml"
+sleep 1
+q -c "UPDATE ev SET v = v + 1 WHERE id = 1"
+sleep 1.8
+read -r stale running < <(q -F ' ' -c "SELECT staleness_seconds, tally_running FROM tally.freshness WHERE view_name = 'by_k'")
+echo "a commit waiting for its batch: staleness $stale s, running $running"
+[ "$running" = t ] || fail "tally_running while tally runs"
+awk "BEGIN{exit !($stale >= 1 && $stale < 10)}" || fail "staleness $stale while a received commit waits for its batch"
+"$TALLY" sync --config "$WORK/tally.toml"
+[ "$(q -c "SELECT max(staleness_seconds) FROM tally.freshness")" = 0 ] || fail "staleness once the batch is applied"
+echo "ok: a received commit waiting for its batch shows its age; 0 once applied"
+stop_tally
+
 # A tiny retention: the idle daemon purges on its own (at most once a second then).
 config 2s
 start_tally "$WORK/tally.toml"

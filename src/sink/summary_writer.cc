@@ -54,7 +54,10 @@ std::vector<std::string> MetaSchemaDdl(const std::string& meta_schema) {
           running +
           " AND coalesce(d.source_is_sink, true) THEN "
           "greatest(pg_current_wal_lsn() - v.applied_lsn, 0)::bigint "
-          "ELSE greatest(d.source_wal_lsn - v.applied_lsn, 0)::bigint END AS lag_bytes, " +
+          // Until the daemon has learned the WAL end (just started, nothing received yet).
+          "ELSE greatest(coalesce(d.source_wal_lsn, CASE WHEN coalesce(d.source_is_sink, true) "
+          "THEN pg_current_wal_lsn() END, v.applied_lsn) - v.applied_lsn, 0)::bigint END "
+          "AS lag_bytes, " +
           running +
           " AS tally_running "
           "FROM " +
