@@ -1118,6 +1118,7 @@ Status Daemon::StreamOnce() {
   TALLY_ASSIGN_OR_RETURN(repl_, pg::ReplicationConnection::Connect(config_.source_dsn));
   TALLY_RETURN_IF_ERROR(repl_->StartReplication(config_.slot, checkpoint_, config_.publication));
   spdlog::info("streaming from slot {} at {}", config_.slot, checkpoint_.ToString());
+  LearnWalEnd();  // lag_bytes is right from the first batch
   auto last_feedback = Clock::now();
   pgoutput::CopyMessage frame;
   while (!g_stop_requested.load()) {

@@ -45,6 +45,8 @@ class Daemon {
  private:
   // The sink connection and writer, with the monitor's options (monitoring.cc).
   Result<std::unique_ptr<sink::SummaryWriter>> OpenSink();
+  // Tells the monitor the source's WAL end now (monitoring.cc). Best effort.
+  void LearnWalEnd();
   Status CompileViews(PgCatalog& catalog);
   Status OpenState();
   Status CheckStateIdentity(const std::string& system_id);

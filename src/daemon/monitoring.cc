@@ -16,6 +16,14 @@ Result<std::unique_ptr<sink::SummaryWriter>> Daemon::OpenSink() {
   return std::make_unique<sink::SummaryWriter>(std::move(conn), config_.meta_schema, options);
 }
 
+void Daemon::LearnWalEnd() {
+  if (!source_ || !sink_) return;
+  auto r = source_->Exec("SELECT pg_current_wal_lsn()");
+  if (!r.ok()) return;  // a lost connection shows in the stream
+  auto end = Lsn::Parse(r->get(0, 0));
+  if (end.ok()) sink_->monitor().NoteWalEnd(*end);
+}
+
 void Daemon::ReportStopped() {
   if (!sink_ || !sink_->monitor().streaming()) return;
   Status s = sink_->Report(/*running=*/false);
