@@ -85,14 +85,17 @@ sleep 1.5
 echo "ok: rows past the retention deleted at start-up"
 stop_tally
 
-# Running, with a commit received and its batch not applied yet (batches of 3 s): the daemon
+# Running, with a commit received and its batch not applied yet (batches of 5 s): the daemon
 # reports the commit's age after a second; once the batch is applied, 0 again.
 config 1h
-sed -i 's/^max_batch_ms = .*/max_batch_ms = 3000/' "$WORK/tally.toml"
+sed -i 's/^max_batch_ms = .*/max_batch_ms = 5000/' "$WORK/tally.toml"
 start_tally "$WORK/tally.toml"
-sleep 1
+for i in $(seq 100); do
+  [ "$(q -c "SELECT bool_and(tally_running) FROM tally.freshness")" = t ] && break
+  sleep 0.1
+done
 q -c "UPDATE ev SET v = v + 1 WHERE id = 1"
-sleep 1.8
+sleep 2
 read -r stale running < <(q -F ' ' -c "SELECT staleness_seconds, tally_running FROM tally.freshness WHERE view_name = 'by_k'")
 echo "a commit waiting for its batch: staleness $stale s, running $running"
 [ "$running" = t ] || fail "tally_running while tally runs"

@@ -1150,6 +1150,7 @@ Status Daemon::StreamOnce() {
       wait = std::chrono::duration_cast<std::chrono::milliseconds>(due - now);
       if (wait.count() < 1) wait = std::chrono::milliseconds(1);
     }
+    wait = std::min(wait, sink_->monitor().UntilReportDue());
     TALLY_ASSIGN_OR_RETURN(std::string_view data, repl_->Receive(wait));
     if (data.empty()) {
       // Idle: say we are alive, and let an idle slot move on (the keepalive position was

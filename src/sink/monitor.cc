@@ -144,6 +144,16 @@ bool Monitor::ReportDue(SteadyClock::time_point now) const {
   return pending_commit_ && pending_commit_ != reported_ && now >= pending_due_;
 }
 
+std::chrono::milliseconds Monitor::UntilReportDue(SteadyClock::time_point now) const {
+  if (ReportDue(now)) return std::chrono::milliseconds(1);
+  SteadyClock::time_point next = last_report_ + kHeartbeat;
+  if (ever_purged_) next = std::min(next, last_purge_ + purge_interval());
+  if (pending_commit_ && pending_commit_ != reported_) next = std::min(next, pending_due_);
+  return std::max(std::chrono::milliseconds(1),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(next - now) +
+                      std::chrono::milliseconds(1));
+}
+
 std::vector<Statement> Monitor::ReportStatements(bool running, SteadyClock::time_point now) {
   streaming_ = running;
   std::vector<Statement> out;

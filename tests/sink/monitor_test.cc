@@ -36,6 +36,8 @@ TEST_CASE("monitor: a fresh commit is reported only if its batch takes over a se
   m.NoteCommit(WallToPgMicros(Wall::now()));
   REQUIRE(m.pending_commit());
   REQUIRE_FALSE(m.ReportDue(Steady::now()));
+  REQUIRE(m.UntilReportDue() <= 1001ms);  // the stream wakes up for it
+  REQUIRE(m.UntilReportDue() > 900ms);
   REQUIRE(m.ReportDue(Steady::now() + 1100ms));
   // A batch applies it: nothing pending, nothing due.
   auto st = m.BatchStatements({{"v", 3}}, Lsn{100});
@@ -93,6 +95,7 @@ TEST_CASE("monitor: heartbeat and purge intervals") {
   week.ReportStatements(true, t0);
   week.Committed();
   REQUIRE_FALSE(week.ReportDue(t0 + 9s));
+  REQUIRE(week.UntilReportDue(t0 + 9s) == 1001ms);
   REQUIRE(week.ReportDue(t0 + Monitor::kHeartbeat));
 }
 

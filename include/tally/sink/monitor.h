@@ -78,6 +78,8 @@ class Monitor {
   // commit not yet reported that is over kPendingReportAfter old (received that old, or
   // waiting that long), the heartbeat, or the purge.
   bool ReportDue(SteadyClock::time_point now = SteadyClock::now()) const;
+  // How long until a report is due (at least 1 ms): the stream waits no longer than this.
+  std::chrono::milliseconds UntilReportDue(SteadyClock::time_point now = SteadyClock::now()) const;
   // The daemon row (and the purge when due), alone; `running` false when the daemon stops.
   // Then Committed or Failed, as for a batch. The first report with `running` marks the
   // stream as started: from then on batches write the daemon row too (before it, a batch is
