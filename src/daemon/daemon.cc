@@ -193,54 +193,6 @@ Status Daemon::CheckStateIdentity(const std::string& system_id) {
   return Status::Ok();
 }
 
-Status Daemon::EnsurePublication() {
-  auto& c = *source_;
-  TALLY_ASSIGN_OR_RETURN(auto pub, c.ExecParams("SELECT 1 FROM pg_publication WHERE pubname = $1",
-                                                {config_.publication}));
-  std::vector<std::string> tables;
-  for (const auto& v : views_) {
-    const auto& src = v->plan().source;
-    if (src.primary_key.empty() && src.replica_identity != 'f') {
-      return Status::InvalidArgument(
-          "view " + v->config->name + ": table " + src.QualifiedName() +
-          " has no primary key and REPLICA IDENTITY is not FULL, so tally cannot tell which row "
-          "an UPDATE or DELETE changed; add a primary key, or run ALTER TABLE " +
-          QuoteIdentifier(src.schema) + "." + QuoteIdentifier(src.name) + " REPLICA IDENTITY FULL");
-    }
-    if (src.replica_identity == 'n') {
-      return Status::InvalidArgument("view " + v->config->name + ": table " + src.QualifiedName() +
-                                     " has REPLICA IDENTITY NOTHING; adding it to a publication "
-                                     "would make its UPDATE and DELETE fail. Run ALTER TABLE " +
-                                     QuoteIdentifier(src.schema) + "." + QuoteIdentifier(src.name) +
-                                     " REPLICA IDENTITY DEFAULT (with a primary key) or FULL");
-    }
-    tables.push_back(QuoteIdentifier(src.schema) + "." + QuoteIdentifier(src.name));
-  }
-  if (pub.rows() == 0) {
-    std::string list;
-    for (const auto& t : tables) list += (list.empty() ? "" : ", ") + t;
-    return c
-        .Exec("CREATE PUBLICATION " + QuoteIdentifier(config_.publication) + " FOR TABLE " + list +
-              " WITH (publish = 'insert, update, delete, truncate', "
-              "publish_via_partition_root = true)")
-        .status();
-  }
-  for (const auto& v : views_) {
-    const auto& src = v->plan().source;
-    TALLY_ASSIGN_OR_RETURN(auto has, c.ExecParams("SELECT 1 FROM pg_publication_tables WHERE "
-                                                  "pubname = $1 AND schemaname = $2 AND "
-                                                  "tablename = $3",
-                                                  {config_.publication, src.schema, src.name}));
-    if (has.rows() == 0) {
-      TALLY_RETURN_IF_ERROR(c.Exec("ALTER PUBLICATION " + QuoteIdentifier(config_.publication) +
-                                   " ADD TABLE " + QuoteIdentifier(src.schema) + "." +
-                                   QuoteIdentifier(src.name))
-                                .status());
-    }
-  }
-  return Status::Ok();
-}
-
 Status Daemon::EnsureSummaryTable(ViewRuntime& v) {
   auto& c = sink_->conn();
   const std::string& schema = config_.sink_schema;
@@ -257,8 +209,7 @@ Status Daemon::EnsureSummaryTable(ViewRuntime& v) {
                                    "view or drop that relation");
   }
   if (exists.get(0, 0) != "t") {
-    TALLY_RETURN_IF_ERROR(
-        c.Exec("CREATE SCHEMA IF NOT EXISTS " + QuoteIdentifier(schema)).status());
+    TALLY_RETURN_IF_ERROR(EnsureSinkSchema());
     TALLY_RETURN_IF_ERROR(
         c.Exec("CREATE TABLE " + qualified + " AS " + v.plan().query_sql + " WITH NO DATA")
             .status()
@@ -298,11 +249,7 @@ Status Daemon::EnsureSummaryTable(ViewRuntime& v) {
   std::string ddl = "CREATE UNIQUE INDEX IF NOT EXISTS " + index_name + " ON " + qualified;
   ddl += v.table.key_columns.empty() ? " ((true))" : " (" + index_cols + ") NULLS NOT DISTINCT";
   TALLY_RETURN_IF_ERROR(c.Exec(ddl).status());
-  for (const auto& role : v.config->grant_select) {
-    TALLY_RETURN_IF_ERROR(
-        c.Exec("GRANT SELECT ON " + qualified + " TO " + QuoteIdentifier(role)).status());
-  }
-  return Status::Ok();
+  return GrantReaders(v);
 }
 
 void Daemon::SaveViewMeta(const ViewRuntime& v, bool ready, store::KvBatch* batch) {
@@ -340,12 +287,12 @@ Status Daemon::LoadViewMetas() {
     v->groups = std::stoll(parts[3]);
     v->group_id = static_cast<uint32_t>(std::stoul(parts[4]));
     if (v->ready && definition != v->plan().query_sql) {
-      // `tally drop` is not built yet: until it is, a changed query means a new name or a
-      // rebuild of everything.
+      // Never silently rebuilt: the old summary may be what dashboards read right now.
       return Status::FailedPrecondition(
           "view " + v->config->name +
-          ": its query changed since it was built; give the changed view a new name, or run "
-          "`tally uninstall` and `tally init` to rebuild every view");
+          ": its query changed since it was built; run `tally drop --view " + v->config->name +
+          "` and then `tally init` to build it with the new query, or give the changed view a "
+          "new name");
     }
   }
   for (auto& v : views_) {
@@ -436,8 +383,7 @@ Status Daemon::Prepare(bool create_missing) {
   TALLY_ASSIGN_OR_RETURN(source_, pg::PgConn::Connect(config_.source_dsn));
   PgCatalog catalog(source_.get());
   TALLY_RETURN_IF_ERROR(CompileViews(catalog));
-  TALLY_ASSIGN_OR_RETURN(auto sink_conn, pg::PgConn::Connect(config_.sink_dsn));
-  sink_ = std::make_unique<sink::SummaryWriter>(std::move(sink_conn), config_.meta_schema);
+  TALLY_ASSIGN_OR_RETURN(sink_, OpenSink());
 
   TALLY_RETURN_IF_ERROR(OpenState());
   TALLY_ASSIGN_OR_RETURN(auto repl, pg::ReplicationConnection::Connect(config_.source_dsn));
@@ -787,6 +733,7 @@ Status Daemon::Flush() {
     return Status::Ok();
   };
   committed_stages_.clear();
+  sink_->monitor().CutBatch();  // commits received from here on are the next batch's
   batch_dirty_ = false;
   batch_changes_ = 0;
   inflight_ = true;
@@ -1143,6 +1090,7 @@ Status Daemon::HandleMessage(std::string_view payload) {
     case MessageType::kCommit:
       in_transaction_ = false;
       if (m.commit.end_lsn <= checkpoint_) return Status::Ok();
+      sink_->monitor().NoteCommit(m.commit.commit_time);
       return OnCommit(m.commit.end_lsn);
     case MessageType::kStreamStart:
       stream_top_xid_ = m.stream_start.xid;
@@ -1159,6 +1107,8 @@ Status Daemon::HandleMessage(std::string_view payload) {
       // Everything received before this transaction goes first, in its own batch.
       if (batch_dirty_) TALLY_RETURN_IF_ERROR(Flush());
       TALLY_RETURN_IF_ERROR(SettleWrites());
+      sink_->monitor().NoteCommit(m.stream_commit.commit_time);
+      sink_->monitor().CutBatch();  // applied now, on its own
       const std::string marker = std::to_string(m.stream_commit.xid) + " " +
                                  m.stream_commit.commit_lsn.ToString() + " " +
                                  m.stream_commit.end_lsn.ToString() + " 0";
@@ -1219,10 +1169,14 @@ Status Daemon::StreamOnce() {
   TALLY_ASSIGN_OR_RETURN(repl_, pg::ReplicationConnection::Connect(config_.source_dsn));
   TALLY_RETURN_IF_ERROR(repl_->StartReplication(config_.slot, checkpoint_, config_.publication));
   spdlog::info("streaming from slot {} at {}", config_.slot, checkpoint_.ToString());
+  LearnWalEnd();  // lag_bytes is right from the first batch
   auto last_feedback = Clock::now();
   pgoutput::CopyMessage frame;
   while (!g_stop_requested.load()) {
     if (inflight_ && !pipe_->busy()) TALLY_RETURN_IF_ERROR(SettleWrites());
+    // The daemon row <meta>.freshness reads; while a batch is in flight the sink is its
+    // thread's, and the batch writes the row itself.
+    if (!inflight_) TALLY_RETURN_IF_ERROR(sink_->ReportIfDue());
     auto now = Clock::now();
     std::chrono::milliseconds wait(100);
     if (batch_dirty_) {
@@ -1233,6 +1187,7 @@ Status Daemon::StreamOnce() {
         auto r = source_->Exec("SELECT pg_current_wal_lsn()");
         if (r.ok()) {
           auto end = Lsn::Parse(r->get(0, 0));
+          if (end.ok()) sink_->monitor().NoteWalEnd(*end);
           behind_bytes_ = end.ok() && *end > last_received_ ? end->value - last_received_.value : 0;
         }
       }
@@ -1249,6 +1204,7 @@ Status Daemon::StreamOnce() {
       wait = std::chrono::duration_cast<std::chrono::milliseconds>(due - now);
       if (wait.count() < 1) wait = std::chrono::milliseconds(1);
     }
+    wait = std::min(wait, sink_->monitor().UntilReportDue());
     TALLY_ASSIGN_OR_RETURN(std::string_view data, repl_->Receive(wait));
     if (data.empty()) {
       // Idle: say we are alive, and let an idle slot move on (the keepalive position was
@@ -1267,6 +1223,7 @@ Status Daemon::StreamOnce() {
       continue;
     }
     const auto& k = frame.keepalive;
+    sink_->monitor().NoteWalEnd(k.wal_end);
     if (!in_transaction_ && !batch_dirty_ && !inflight_ && stage_seq_.empty() &&
         k.wal_end > checkpoint_ && Clock::now() - last_idle_advance_ > std::chrono::seconds(1)) {
       store::KvBatch b;
@@ -1302,10 +1259,9 @@ Status Daemon::RunLoop() {
     pipe_->Wait().IgnoreError();  // the job in flight may be using the sink; its outcome is
     inflight_ = false;            // in the state (FinishInterruptedWork reads it)
     // Reconnect the sink too, and write what an interrupted batch left pending.
-    auto sink_conn = pg::PgConn::Connect(config_.sink_dsn);
-    if (!sink_conn.ok()) continue;
-    sink_ =
-        std::make_unique<sink::SummaryWriter>(std::move(sink_conn).value(), config_.meta_schema);
+    auto sink = OpenSink();
+    if (!sink.ok()) continue;
+    sink_ = std::move(sink).value();
     auto source_conn = pg::PgConn::Connect(config_.source_dsn);
     if (source_conn.ok()) source_ = std::move(source_conn).value();
     Status r = FinishInterruptedWork();
@@ -1346,6 +1302,7 @@ int CommandRun(const Config& config, std::ostream&) {
     s = d->Prepare(true);
   }
   if (s.ok()) s = d->RunLoop();
+  d->ReportStopped();
   if (!s.ok()) {
     PrintError(s);
     return ExitCodeFor(s);

@@ -37,12 +37,25 @@ class Daemon {
   // creates what is missing and backfills new views.
   Status Prepare(bool create_missing);
   Status RunLoop();
+  // Marks the daemon row stopped, so <meta>.freshness stops counting on this daemon at once
+  // rather than after its heartbeat goes stale (monitoring.cc). Best effort.
+  void ReportStopped();
+  // `tally drop --view`, with no daemon running (drop.cc).
+  Status DropView(const std::string& name, std::ostream& out);
 
  private:
+  // The sink connection and writer, with the monitor's options (monitoring.cc).
+  Result<std::unique_ptr<sink::SummaryWriter>> OpenSink();
+  // Tells the monitor the source's WAL end now (monitoring.cc). Best effort.
+  void LearnWalEnd();
   Status CompileViews(PgCatalog& catalog);
   Status OpenState();
   Status CheckStateIdentity(const std::string& system_id);
+  // privileges.cc: checks what tally may not create, creates what it may.
+  Status CheckSourceTables();
   Status EnsurePublication();
+  Status EnsureSinkSchema();
+  Status GrantReaders(const ViewRuntime& v);
   Status EnsureSummaryTable(ViewRuntime& v);
   Status LoadViewMetas();
   void SaveViewMeta(const ViewRuntime& v, bool ready, store::KvBatch* batch);

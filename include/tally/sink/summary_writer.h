@@ -17,6 +17,7 @@
 #include "tally/core/status.h"
 #include "tally/engine/view_maintainer.h"
 #include "tally/pg/connection.h"
+#include "tally/sink/monitor.h"
 
 namespace tally::sink {
 
@@ -43,34 +44,45 @@ struct ViewDelta {
   int64_t groups = 0;  // group count after this batch
 };
 
-// A parameterized statement run inside a batch's transaction.
-struct Statement {
-  std::string sql;
-  std::vector<std::optional<std::string>> params;
-};
-
 class SummaryWriter {
  public:
-  SummaryWriter(std::unique_ptr<pg::PgConn> conn, std::string meta_schema);
+  SummaryWriter(std::unique_ptr<pg::PgConn> conn, std::string meta_schema,
+                MonitorOptions monitor_options = {});
 
   pg::PgConn& conn() { return *conn_; }
   const std::string& meta_schema() const { return meta_schema_; }
+  Monitor& monitor() { return monitor_; }
 
-  // Creates the meta schema and tables when missing.
+  // Creates the meta tables when missing, and the meta schema when missing and this role may
+  // (otherwise an error that points at sql/setup.sql).
   Status EnsureMetaSchema();
+  // Lets `role` (a view's grant_select) read the monitoring tables: USAGE on the meta schema,
+  // SELECT on freshness and refresh_log.
+  Status GrantMonitoring(const std::string& role);
 
   // Applies every delta and sets applied_lsn = position for `all_views` in one transaction.
-  // `extra` statements run first, in the same transaction.
+  // `extra` statements run first, in the same transaction. A non-empty `all_views` makes it a
+  // stream batch: the monitor's statements (the daemon row, refresh_log) go with it, and a
+  // delta of a view in `all_views` is logged as an incremental batch.
   Status ApplyBatch(const std::vector<ViewDelta>& deltas, const std::vector<std::string>& all_views,
                     Lsn position, const std::vector<Statement>& extra = {});
 
   // Only moves the applied position of views (an idle stream's keepalive position).
   Status AdvancePosition(const std::vector<std::string>& views, Lsn position);
 
+  // Writes the daemon row when the monitor says it is due; only the stream loop calls this
+  // (see Monitor::ReportStatements).
+  Status ReportIfDue();
+  // Writes the daemon row now; `running` false as the daemon stops.
+  Status Report(bool running);
+
  private:
-  Status ApplyView(const ViewDelta& d);
+  // Writes one view's delta; counts the summary rows written in `rows`.
+  Status ApplyView(const ViewDelta& d, int64_t* rows);
+  Status RunInTransaction(const std::vector<Statement>& statements);
   std::unique_ptr<pg::PgConn> conn_;
   std::string meta_schema_;
+  Monitor monitor_;
   std::vector<std::string> temp_tables_;  // created in this session
 };
 
