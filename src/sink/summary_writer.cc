@@ -22,6 +22,14 @@ std::vector<std::string> MetaSchemaDdl(const std::string& meta_schema) {
           ".reconcile_log (view_name text NOT NULL, run_at timestamptz NOT NULL, lsn pg_lsn, "
           "missing bigint NOT NULL, extra bigint NOT NULL, different bigint NOT NULL, "
           "repaired boolean NOT NULL)",
+      // Work handed to a running daemon (reconcile, refresh): the CLI inserts a row and
+      // NOTIFYs "<meta_schema>.commands"; the daemon answers in `result` and NOTIFYs
+      // "<meta_schema>.command_done" with the id.
+      "CREATE TABLE IF NOT EXISTS " + m +
+          ".commands (id bigserial PRIMARY KEY, command text NOT NULL, args jsonb NOT NULL "
+          "DEFAULT '{}', requested_at timestamptz NOT NULL DEFAULT now(), started_at "
+          "timestamptz, finished_at timestamptz, status text NOT NULL DEFAULT 'pending', "
+          "result jsonb)",
       "CREATE OR REPLACE VIEW " + m +
           ".freshness AS SELECT name AS view_name, applied_at, "
           "CASE WHEN applied_lsn IS NULL THEN NULL "
