@@ -38,7 +38,10 @@ struct JobRequest {
   bool repair = false;             // reconcile: repair what differs
   int64_t command_id = 0;          // the row in <meta_schema>.commands, 0 when none
   bool scheduled = false;          // [reconcile] every
-  int attempts = 0;
+  // A repair first compares without holding the stream; only when that finds drift does a
+  // second pass (this flag) hold the stream at its position through comparison and rebuild.
+  bool hold_stream = false;
+  nlohmann::json carried;  // a second pass: the first pass's reports of the views without drift
 };
 
 // The outcome: the report (DESIGN.md, `reconcile --json`) and the exit code it means.

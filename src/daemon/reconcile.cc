@@ -9,8 +9,10 @@
 // - reconcile: copies each summary into a temporary table (one REPEATABLE READ transaction)
 //   and takes a RocksDB iterator (the state at Q), then resumes the stream. A worker thread
 //   streams the state's rows into another temporary table, runs each view's query in S, and
-//   compares; the stream waits only for the summary copy. With repair, the stream waits for
-//   the comparison and the rebuild of the views that differ, so the repair is at Q too.
+//   compares; the stream waits only for the summary copy. A repair first runs as such a
+//   report; only when it finds drift does a second pass, at a new position, hold the stream
+//   through the comparison and the rebuild of the views that differ (so the repair is exact
+//   at that position).
 // - rebuild: each view's state is built anew from S (as a backfill, under a new row store)
 //   and its summary is brought to it by a key-wise difference in one sink transaction
 //   (DELETE/INSERT ... ON CONFLICT of the rows that differ): no table rewrite, readers keep
@@ -355,7 +357,7 @@ Status Daemon::SnapshotForCompare() {
     item.scanner = std::make_unique<engine::ViewMaintainer>(
         item.view->id, item.view->plan(), engine::EvalSettings{zone_, collation_.get()});
   }
-  if (job_->request.repair || !repl_) {
+  if (job_->request.hold_stream || !repl_) {
     // A repair happens at this position, so the stream waits for the comparison.
     job_->worker_status = CompareAtPosition(*job_, config_);
     job_->worker_done = true;
@@ -376,6 +378,43 @@ Status Daemon::FinishCompare() {
     CompleteJob(job.request,
                 job.worker_status.WithContext("reconcile at " + job.position.ToString()));
     return Status::Ok();
+  }
+  auto report_of = [](const Job::Item& item) -> json {
+    const auto& s = item.summary;
+    const auto& st = item.state;
+    return {{"name", item.name},
+            {"missing", s.missing},
+            {"extra", s.extra},
+            {"different", s.different},
+            {"repaired", item.repaired},
+            {"samples", SamplesJson(s, item.table)},
+            {"state",
+             {{"missing", st.missing},
+              {"extra", st.extra},
+              {"different", st.different},
+              {"samples", SamplesJson(st, item.table)}}}};
+  };
+  if (job.request.repair && !job.request.hold_stream && !job.rebuild_all) {
+    // Drift found while the stream went on: repair it in a second pass that holds the stream
+    // at its own position (the drift is measured again there).
+    JobRequest again = job.request;
+    again.hold_stream = true;
+    again.views.clear();
+    again.carried = json::array();
+    for (auto& item : job.items) {
+      if (item.summary.total() + item.state.total() > 0) {
+        again.views.push_back(item.name);
+      } else {
+        again.carried.push_back(report_of(item));
+      }
+    }
+    if (!again.views.empty()) {
+      spdlog::info("{}: drift in {} view(s) at {}; repairing at a new position", job.request.kind,
+                   again.views.size(), job.position.ToString());
+      pending_jobs_.push_front(std::move(again));
+      job_.reset();
+      return Status::Ok();
+    }
   }
   std::vector<ViewRuntime*> rebuild;
   if (job.rebuild_all) {
@@ -403,20 +442,23 @@ Status Daemon::FinishCompare() {
   const std::string meta = QuoteIdentifier(config_.meta_schema);
   std::vector<std::string> names;
   bool drift_left = false;
+  if (job.request.carried.is_array()) {
+    // The first pass's views without drift; their reconcile_log rows are written here.
+    for (const auto& r : job.request.carried) {
+      result.report["views"].push_back(r);
+      names.push_back(r["name"].get<std::string>());
+      auto logged = sink_->conn().ExecParams(
+          "INSERT INTO " + meta +
+              ".reconcile_log (view_name, run_at, lsn, missing, extra, different, repaired) "
+              "VALUES ($1, now(), $2::pg_lsn, 0, 0, 0, false)",
+          {r["name"].get<std::string>(), job.position.ToString()});
+      if (!logged.ok()) spdlog::warn("writing reconcile_log: {}", logged.status().message());
+    }
+  }
   for (auto& item : job.items) {
     const auto& s = item.summary;
     const auto& st = item.state;
-    result.report["views"].push_back({{"name", item.name},
-                                      {"missing", s.missing},
-                                      {"extra", s.extra},
-                                      {"different", s.different},
-                                      {"repaired", item.repaired},
-                                      {"samples", SamplesJson(s, item.table)},
-                                      {"state",
-                                       {{"missing", st.missing},
-                                        {"extra", st.extra},
-                                        {"different", st.different},
-                                        {"samples", SamplesJson(st, item.table)}}}});
+    result.report["views"].push_back(report_of(item));
     if (s.total() + st.total() > 0 && !item.repaired) drift_left = true;
     names.push_back(item.name);
     auto logged = sink_->conn().ExecParams(
