@@ -756,7 +756,11 @@ void Daemon::PollCommands() {
     check = true;
     PQfreemem(n);
   }
-  if (!check || job_ || !pending_jobs_.empty()) return;
+  if (!check) return;
+  if (job_ || !pending_jobs_.empty()) {
+    last_table_check = Clock::time_point();  // look again as soon as the job is done
+    return;
+  }
   last_table_check = now;
   const std::string m = QuoteIdentifier(config_.meta_schema);
   auto claimed = commands_conn_->Exec(
