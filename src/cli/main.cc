@@ -1,8 +1,8 @@
 // tally's command line (DESIGN.md, "Commands"). CLI11 is included here only: it is slow to
 // compile.
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <iostream>
 
@@ -21,7 +21,6 @@ int main(int argc, char** argv) {
   std::string config_path;
   tally::daemon::CommandOptions opts;
   std::string timeout = "30s";
-  bool full = false;
 
   auto add = [&](const char* name, const char* help) {
     auto* sub = app.add_subcommand(name, help);
@@ -37,14 +36,15 @@ int main(int argc, char** argv) {
   status->add_flag("--json", opts.json, "JSON output");
   auto* explain = add("explain", "print a view's maintenance plan");
   explain->add_option("--view", opts.view, "view name")->required();
-  auto* reconcile = add("reconcile", "compare summaries with their queries (not implemented yet)");
-  reconcile->add_option("--view", opts.view);
-  reconcile->add_flag("--json", opts.json);
-  bool repair = false;
-  reconcile->add_flag("--repair", repair);
-  auto* refresh = add("refresh", "refresh or rebuild a view (not implemented yet)");
-  refresh->add_option("--view", opts.view)->required();
-  refresh->add_flag("--full", full);
+  auto* reconcile = add("reconcile",
+                        "compare summaries (and tally's state) with their queries "
+                        "at one position; exit 3 on drift");
+  reconcile->add_option("--view", opts.view, "only this view");
+  reconcile->add_flag("--json", opts.json, "JSON output");
+  reconcile->add_flag("--repair", opts.repair, "repair what differs");
+  auto* refresh = add("refresh", "rebuild a view from a fresh snapshot (--full)");
+  refresh->add_option("--view", opts.view, "view name")->required();
+  refresh->add_flag("--full", opts.full, "rebuild its state and summary from a snapshot");
   auto* drop = add("drop", "remove one view");
   drop->add_option("--view", opts.view)->required();
   auto* uninstall = add("uninstall", "remove everything tally created");
@@ -79,10 +79,7 @@ int main(int argc, char** argv) {
   if (*explain) return CommandExplain(*config, opts, std::cout);
   if (*drop) return CommandDrop(*config, opts, std::cout);
   if (*uninstall) return CommandUninstall(*config, std::cout);
-  if (*reconcile || *refresh) {
-    std::cerr << "tally: " << app.get_subcommands()[0]->get_name()
-              << " is not implemented yet\n";
-    return 1;
-  }
+  if (*reconcile) return CommandReconcile(*config, opts, std::cout);
+  if (*refresh) return CommandRefresh(*config, opts, std::cout);
   return 2;
 }

@@ -405,19 +405,28 @@ Status Daemon::Prepare(bool create_missing) {
                           {config_.slot}));
   const bool state_empty = checkpoint_.IsZero();
   if (!state_empty && slot.rows() == 0) {
-    return Status::FailedPrecondition(
-        "replication slot '" + config_.slot + "' is missing: the changes since " +
-        checkpoint_.ToString() + " are lost to tally. Remove the state directory " +
-        config_.state_dir + " and run `tally init` to rebuild every view from a fresh snapshot");
+    if (!allow_lost_slot_) {
+      return Status::FailedPrecondition(
+          "replication slot '" + config_.slot + "' is missing: the changes since " +
+          checkpoint_.ToString() + " are lost to tally. Run `tally reconcile --config " +
+          config_.path +
+          "` to see the drift and `tally reconcile --repair` to recreate the slot and rebuild "
+          "every view from its snapshot (readers keep the old rows until then)");
+    }
+    slot_lost_ = true;
   }
-  if (!state_empty && !slot.is_null(0, 0)) {
+  if (!state_empty && slot.rows() > 0 && !slot.is_null(0, 0)) {
     TALLY_ASSIGN_OR_RETURN(Lsn confirmed, Lsn::Parse(slot.get(0, 0)));
     if (confirmed > checkpoint_) {
-      return Status::FailedPrecondition(
-          "replication slot '" + config_.slot + "' has confirmed " + confirmed.ToString() +
-          " but tally's state only reached " + checkpoint_.ToString() +
-          ": changes in between are lost to tally (was the state restored from a backup, or "
-          "the slot advanced by hand?). Remove the state directory and run `tally init`");
+      if (!allow_lost_slot_) {
+        return Status::FailedPrecondition(
+            "replication slot '" + config_.slot + "' has confirmed " + confirmed.ToString() +
+            " but tally's state only reached " + checkpoint_.ToString() +
+            ": changes in between are lost to tally (was the state restored from a backup, or "
+            "the slot advanced by hand?). Run `tally reconcile --repair` to recreate the slot "
+            "and rebuild every view from its snapshot");
+      }
+      slot_lost_ = true;
     }
   }
   if (state_empty && slot.rows() > 0) {
@@ -459,7 +468,8 @@ Status Daemon::Prepare(bool create_missing) {
                           config_.slot + "_backfill_" + std::to_string(::getpid()), true, true));
     TALLY_RETURN_IF_ERROR(Backfill(to_backfill, created.snapshot_name, created.consistent_point));
   }
-  return FinishInterruptedWork();
+  TALLY_RETURN_IF_ERROR(FinishInterruptedWork());
+  return TestCorruptState();
 }
 
 Status Daemon::Backfill(std::vector<ViewRuntime*> views, const std::string& snapshot,
@@ -557,8 +567,10 @@ Status Daemon::Backfill(std::vector<ViewRuntime*> views, const std::string& snap
                       });
     if (!st.ok()) return st.WithContext("backfill of " + src.QualifiedName());
     TALLY_RETURN_IF_ERROR(flush(true));
-    for (ViewRuntime* v : members)
-      TALLY_RETURN_IF_ERROR(FinishBackfill(v, position, rows, started));
+    for (ViewRuntime* v : members) {
+      TALLY_RETURN_IF_ERROR(rebuilding_ ? FinishRebuild(v, position, rows, started)
+                                        : FinishBackfill(v, position, rows, started));
+    }
   }
   return conn->Exec("COMMIT").status();
 }
@@ -1084,6 +1096,7 @@ Status Daemon::HandleMessage(std::string_view payload) {
   const auto& m = msg_;
   switch (m.type) {
     case MessageType::kBegin:
+      TALLY_RETURN_IF_ERROR(BeforePosition(m.begin.final_lsn));
       in_transaction_ = true;
       current_final_lsn_ = m.begin.final_lsn;
       return Status::Ok();
@@ -1100,6 +1113,7 @@ Status Daemon::HandleMessage(std::string_view payload) {
     case MessageType::kType:
       return Status::Ok();
     case MessageType::kStreamCommit: {
+      TALLY_RETURN_IF_ERROR(BeforePosition(m.stream_commit.commit_lsn));
       if (m.stream_commit.end_lsn <= checkpoint_) {
         committed_stages_.push_back(m.stream_commit.xid);
         return Status::Ok();
@@ -1177,6 +1191,8 @@ Status Daemon::StreamOnce() {
     // The daemon row <meta>.freshness reads; while a batch is in flight the sink is its
     // thread's, and the batch writes the row itself.
     if (!inflight_) TALLY_RETURN_IF_ERROR(sink_->ReportIfDue());
+    TALLY_RETURN_IF_ERROR(ServiceJobs());
+    if (stop_when_idle_ && !job_ && pending_jobs_.empty() && !in_transaction_) break;
     auto now = Clock::now();
     std::chrono::milliseconds wait(100);
     if (batch_dirty_) {
@@ -1224,6 +1240,7 @@ Status Daemon::StreamOnce() {
     }
     const auto& k = frame.keepalive;
     sink_->monitor().NoteWalEnd(k.wal_end);
+    if (!in_transaction_) TALLY_RETURN_IF_ERROR(BeforePosition(k.wal_end));
     if (!in_transaction_ && !batch_dirty_ && !inflight_ && stage_seq_.empty() &&
         k.wal_end > checkpoint_ && Clock::now() - last_idle_advance_ > std::chrono::seconds(1)) {
       store::KvBatch b;
@@ -1293,12 +1310,14 @@ int CommandInit(const Config& config, std::ostream& out) {
 
 int CommandRun(const Config& config, std::ostream&) {
   auto d = std::make_unique<Daemon>(config);
+  d->set_serve_commands(true);
   Status s = d->Prepare(/*create_missing=*/true);
   // The first connection may fail while the server starts; retry like the loop does.
   for (int attempt = 0; !s.ok() && s.retryable() && attempt < 30 && !g_stop_requested; ++attempt) {
     spdlog::warn("{}; retrying", s.message());
     std::this_thread::sleep_for(std::chrono::seconds(1));
     d = std::make_unique<Daemon>(config);
+    d->set_serve_commands(true);
     s = d->Prepare(true);
   }
   if (s.ok()) s = d->RunLoop();

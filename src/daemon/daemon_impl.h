@@ -5,10 +5,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "pg_catalog.h"
@@ -18,6 +21,7 @@
 #include "tally/pg/replication.h"
 #include "tally/pgoutput/decoder.h"
 #include "tally/pgoutput/relation_cache.h"
+#include "tally/sink/summary_diff.h"
 #include "tally/sink/summary_writer.h"
 #include "tally/store/kv.h"
 #include "tally/store/pipelined_store.h"
@@ -27,11 +31,34 @@ namespace tally::daemon {
 
 using Clock = std::chrono::steady_clock;
 
+// Work the daemon does between batches at one source position (reconcile.cc): a
+// reconciliation, or a rebuild of views from a snapshot (refresh --full, repair).
+struct JobRequest {
+  std::string kind;                // "reconcile" or "refresh"
+  std::vector<std::string> views;  // empty: every view
+  bool repair = false;             // reconcile: repair what differs
+  int64_t command_id = 0;          // the row in <meta_schema>.commands, 0 when none
+  bool scheduled = false;          // [reconcile] every
+  // A repair first compares without holding the stream; only when that finds drift does a
+  // second pass (this flag) hold the stream at its position through comparison and rebuild.
+  bool hold_stream = false;
+  nlohmann::json carried;  // a second pass: the first pass's reports of the views without drift
+};
+
+// The outcome: the report (DESIGN.md, `reconcile --json`) and the exit code it means.
+struct JobResult {
+  nlohmann::json report;
+  int exit_code = 0;
+};
+
+struct Job;
+
 // Daemon: owns the state, the source connection and the sink.
 
 class Daemon {
  public:
-  explicit Daemon(const Config& config) : config_(config) {}
+  explicit Daemon(const Config& config);
+  ~Daemon();
 
   // Compiles the views, opens the state, checks it belongs to this database and slot,
   // creates what is missing and backfills new views.
@@ -42,6 +69,18 @@ class Daemon {
   void ReportStopped();
   // `tally drop --view`, with no daemon running (drop.cc).
   Status DropView(const std::string& name, std::ostream& out);
+
+  // Serve <meta_schema>.commands and the [reconcile] schedule while running (`tally run`).
+  void set_serve_commands(bool on) { serve_commands_ = on; }
+  // Prepare does not refuse a missing slot, or one confirmed past the state: slot_lost()
+  // says so, and only RunJobWithoutStream may follow.
+  void set_allow_lost_slot(bool on) { allow_lost_slot_ = on; }
+  bool slot_lost() const { return slot_lost_; }
+  // Runs one job in this process, streaming until it is done (no daemon runs elsewhere).
+  Result<JobResult> RunJobInProcess(JobRequest request);
+  // With the slot lost: compares at a fresh snapshot; with repair, recreates the slot and
+  // rebuilds every view from its snapshot.
+  Result<JobResult> RunJobWithoutStream(JobRequest request);
 
  private:
   // The sink connection and writer, with the monitor's options (monitoring.cc).
@@ -94,6 +133,29 @@ class Daemon {
   // must still hear from tally, or it ends the connection after wal_sender_timeout.
   void Heartbeat();
 
+  // Jobs (reconcile.cc).
+  // Called between messages: commands, the schedule, a job's next step.
+  Status ServiceJobs();
+  // Called before a transaction whose commit record is at `commit_lsn` is applied (and with
+  // a keepalive's position when no transaction is open): a job waiting for its snapshot's
+  // position runs there.
+  Status BeforePosition(Lsn commit_lsn);
+  Status StartJob(JobRequest request);
+  Status ReachedPosition();
+  Status SnapshotForCompare();
+  Status FinishCompare();
+  // Rebuilds `views` from the snapshot at `position`: their state anew (like a backfill),
+  // their summaries by key-wise difference in one transaction each.
+  Status RebuildViews(const std::vector<ViewRuntime*>& views, const std::string& snapshot,
+                      Lsn position);
+  Status FinishRebuild(ViewRuntime* v, Lsn position, int64_t rows,
+                       std::chrono::system_clock::time_point started);
+  // Answers the job's command (or the in-process caller) and ends the job.
+  void CompleteJob(const JobRequest& request, Result<JobResult> result);
+  void PollCommands();
+  void FinishCommand(int64_t id, const Result<JobResult>& result);
+  Status TestCorruptState();
+
   const Config& config_;
   DatabaseSettings db_;
   std::string system_id_;
@@ -135,6 +197,21 @@ class Daemon {
   std::vector<std::optional<std::string_view>> fields_old_, fields_new_, view_old_, view_new_;
   std::vector<std::optional<std::string>> stored_row_;
   std::string pk_old_, pk_new_, encoded_row_;
+
+  // Jobs.
+  bool serve_commands_ = false;
+  bool allow_lost_slot_ = false;
+  bool slot_lost_ = false;
+  bool stop_when_idle_ = false;  // RunJobInProcess: leave the loop once the job is done
+  bool rebuilding_ = false;      // Backfill finishes with FinishRebuild
+  std::deque<JobRequest> pending_jobs_;
+  std::unique_ptr<Job> job_;
+  std::optional<Result<JobResult>> in_process_result_;
+  std::map<ViewRuntime*, int64_t> rebuild_changed_;  // rows FinishRebuild changed, per view
+  std::unique_ptr<pg::PgConn> commands_conn_;
+  Clock::time_point commands_polled_;
+  Clock::time_point next_scheduled_;
+  Clock::time_point reply_requested_at_;
 };
 
 }  // namespace tally::daemon

@@ -40,6 +40,14 @@ std::vector<std::string> MetaSchemaDdl(const std::string& meta_schema) {
           ".daemon (id boolean PRIMARY KEY DEFAULT true CHECK (id), running boolean NOT NULL, "
           "pid int, reported_at timestamptz NOT NULL, oldest_unapplied_commit_at timestamptz, "
           "source_wal_lsn pg_lsn, source_is_sink boolean NOT NULL DEFAULT true)",
+      // Work handed to a running daemon (reconcile, refresh): the CLI inserts a row and
+      // NOTIFYs "<meta_schema>.commands"; the daemon answers in `result` and NOTIFYs
+      // "<meta_schema>.command_done" with the id.
+      "CREATE TABLE IF NOT EXISTS " + m +
+          ".commands (id bigserial PRIMARY KEY, command text NOT NULL, args jsonb NOT NULL "
+          "DEFAULT '{}', requested_at timestamptz NOT NULL DEFAULT now(), started_at "
+          "timestamptz, finished_at timestamptz, status text NOT NULL DEFAULT 'pending', "
+          "result jsonb)",
       "CREATE OR REPLACE VIEW " + m +
           ".freshness AS SELECT v.name AS view_name, v.applied_at, "
           "CASE WHEN v.applied_lsn IS NULL THEN NULL "

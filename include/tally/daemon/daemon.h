@@ -23,8 +23,10 @@ extern std::atomic<bool> g_stop_requested;
 
 struct CommandOptions {
   bool json = false;
-  std::string view;          // --view
+  std::string view;                          // --view
   std::chrono::milliseconds timeout{30000};  // sync --timeout
+  bool repair = false;                       // reconcile --repair
+  bool full = false;                         // refresh --full
 };
 
 // Each returns the process exit code (0 ok, 1 runtime failure, 2 bad usage/config/SQL,
@@ -35,6 +37,10 @@ int CommandRun(const Config& config, std::ostream& out);
 int CommandSync(const Config& config, const CommandOptions& opts, std::ostream& out);
 int CommandStatus(const Config& config, const CommandOptions& opts, std::ostream& out);
 int CommandExplain(const Config& config, const CommandOptions& opts, std::ostream& out);
+// reconcile and refresh hand their work to a running daemon through <meta_schema>.commands,
+// or do it in this process when none runs.
+int CommandReconcile(const Config& config, const CommandOptions& opts, std::ostream& out);
+int CommandRefresh(const Config& config, const CommandOptions& opts, std::ostream& out);
 int CommandDrop(const Config& config, const CommandOptions& opts, std::ostream& out);
 int CommandUninstall(const Config& config, std::ostream& out);
 
