@@ -299,7 +299,7 @@ Status Daemon::LoadViewMetas() {
     if (v->id == 0) v->id = next_view_id_++;
     v->maintainer = std::make_unique<engine::ViewMaintainer>(
         v->id, v->maintainer->plan(), engine::EvalSettings{zone_, collation_.get()});
-    v->maintainer->set_cache_budget(CacheShare());
+    v->maintainer->set_cache_budget(cache_budget_);
   }
   // The table groups of views that are ready; the others get theirs at backfill.
   for (auto& v : views_) {
@@ -334,12 +334,6 @@ TableGroup* Daemon::FindGroup(uint32_t id) {
   return nullptr;
 }
 
-size_t Daemon::CacheShare() const {
-  // Half of state.cache_mb for the views' group states, half for the row stores; there are
-  // at most as many row stores as views.
-  return static_cast<size_t>(config_.cache_mb << 20) / 2 / std::max<size_t>(1, views_.size());
-}
-
 TableGroup* Daemon::NewGroup(uint32_t id, const compiler::TableInfo& table,
                              std::vector<std::string> columns, Lsn start_lsn) {
   auto g = std::make_unique<TableGroup>();
@@ -349,7 +343,7 @@ TableGroup* Daemon::NewGroup(uint32_t id, const compiler::TableInfo& table,
   g->start_lsn = start_lsn;
   if (!table.primary_key.empty()) {
     g->rows = std::make_unique<engine::RowStore>(id, g->columns);
-    g->rows->set_cache_budget(CacheShare());
+    g->rows->set_cache_budget(cache_budget_);
   }
   groups_.push_back(std::move(g));
   return groups_.back().get();

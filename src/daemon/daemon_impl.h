@@ -99,8 +99,6 @@ class Daemon {
   Status LoadViewMetas();
   void SaveViewMeta(const ViewRuntime& v, bool ready, store::KvBatch* batch);
   TableGroup* FindGroup(uint32_t id);
-  // The cache budget of one view's group states or of one row store.
-  size_t CacheShare() const;
   TableGroup* NewGroup(uint32_t id, const compiler::TableInfo& table,
                        std::vector<std::string> columns, Lsn start_lsn);
   Status JoinGroup(ViewRuntime& v, TableGroup& g);
@@ -159,6 +157,9 @@ class Daemon {
   const Config& config_;
   DatabaseSettings db_;
   std::string system_id_;
+  // Shared by every view's group states and every row store (state.cache_mb).
+  std::shared_ptr<engine::CacheBudget> cache_budget_ =
+      std::make_shared<engine::CacheBudget>(static_cast<size_t>(config_.cache_mb) << 20);
   std::unique_ptr<store::KvStore> state_;
   store::PipelinedStore* pipe_ = nullptr;  // state_, writing batches in the background
   bool inflight_ = false;                  // a batch is being written by pipe_

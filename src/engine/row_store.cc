@@ -99,9 +99,9 @@ Status RowStore::Flush(store::KvStore& store, store::KvBatch& batch) {
 
 void RowStore::EvictToBudget() {
   // CLOCK: a row used since the last look gets another round.
-  for (int round = 0; round < 2 && cache_bytes_ > cache_budget_; ++round) {
-    for (auto it = entries_.begin();
-         it != entries_.end() && cache_bytes_ > cache_budget_ / 4 * 3;) {
+  const size_t target = budget_->TargetFor(cache_bytes_);
+  for (int round = 0; round < 2 && cache_bytes_ > target; ++round) {
+    for (auto it = entries_.begin(); it != entries_.end() && cache_bytes_ > target;) {
       if (it->second.recent) {
         it->second.recent = false;
         ++it;

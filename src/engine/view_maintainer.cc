@@ -778,8 +778,9 @@ void ViewMaintainer::MarkFlushed(const std::string& group_key, GroupState& g) {
 
 void ViewMaintainer::EvictToBudget() {
   // CLOCK: a group used since the last look gets another round.
-  for (int round = 0; round < 2 && cache_bytes_ > cache_budget_; ++round) {
-    for (auto it = groups_.begin(); it != groups_.end() && cache_bytes_ > cache_budget_ / 4 * 3;) {
+  const size_t target = budget_->TargetFor(cache_bytes_);
+  for (int round = 0; round < 2 && cache_bytes_ > target; ++round) {
+    for (auto it = groups_.begin(); it != groups_.end() && cache_bytes_ > target;) {
       if (it->second.recent) {
         it->second.recent = false;
         ++it;

@@ -67,7 +67,7 @@ TEST_CASE("cached rows read the same as stored ones, whatever the cache budget")
   std::mt19937 rng(seed);
   auto kv_big = store::NewMemoryStore(), kv_none = store::NewMemoryStore();
   engine::RowStore big(1, {"x"}), none(1, {"x"});
-  none.set_cache_budget(0);
+  none.set_cache_budget(std::make_shared<engine::CacheBudget>(0));
   std::map<std::string, std::string> truth;
   for (int step = 0; step < 5000; ++step) {
     std::string pk = "k" + std::to_string(rng() % 300);

@@ -1,7 +1,6 @@
 #include "tally/engine/view_maintainer.h"
 
 #include <catch2/catch.hpp>
-
 #include <map>
 #include <random>
 #include <set>
@@ -86,8 +85,9 @@ using Row = std::vector<std::optional<std::string>>;
 }  // namespace
 
 TEST_CASE("count, sum, avg, min and max follow inserts and deletes") {
-  Harness h("SELECT g, count(*) AS n, sum(x) AS s, avg(x) AS a, min(x) AS lo, max(x) AS hi "
-            "FROM t GROUP BY g");
+  Harness h(
+      "SELECT g, count(*) AS n, sum(x) AS s, avg(x) AS a, min(x) AS lo, max(x) AS hi "
+      "FROM t GROUP BY g");
   h.Apply(Row{"1", "a", "1.50", "1"}, 1);
   h.Apply(Row{"2", "a", "2.25", "2"}, 1);
   h.Apply(Row{"3", "b", std::nullopt, "3"}, 1);
@@ -161,8 +161,9 @@ TEST_CASE("changes within one batch and across batches give the same summary") {
       live.push_back(r);
     }
   }
-  const char* sql = "SELECT g, count(*) AS n, sum(x), min(x), max(y), count(DISTINCT y) AS d FROM t "
-                    "WHERE y <> 3 GROUP BY g";
+  const char* sql =
+      "SELECT g, count(*) AS n, sum(x), min(x), max(y), count(DISTINCT y) AS d FROM t "
+      "WHERE y <> 3 GROUP BY g";
   Harness each(sql), once(sql);
   for (const auto& [row, w] : changes) {
     each.Apply(row, w);
@@ -198,12 +199,10 @@ TEST_CASE("min, max and count(DISTINCT) stay exact over value counts split into 
   // Group states cached across flushes, or evicted after every flush.
   const size_t budget = GENERATE(size_t{0}, size_t{64} << 20);
   INFO("cache budget " << budget);
-  h.m->set_cache_budget(budget);
+  h.m->set_cache_budget(std::make_shared<engine::CacheBudget>(budget));
   std::map<std::string, std::multiset<int>> live;  // group -> values
   std::vector<std::pair<std::string, int>> rows;   // live rows: group, value
-  auto row = [](const std::string& g, int y) {
-    return Row{"1", g, "1", std::to_string(y)};
-  };
+  auto row = [](const std::string& g, int y) { return Row{"1", g, "1", std::to_string(y)}; };
   size_t max_runs = 0;
   for (int step = 0; step < 6000; ++step) {
     const bool remove = !rows.empty() && rng() % 100 < (step < 3000 ? 30 : 70);
@@ -233,8 +232,8 @@ TEST_CASE("min, max and count(DISTINCT) stay exact over value counts split into 
       if (values.empty()) continue;
       std::set<int> distinct(values.begin(), values.end());
       expected[g + "|"] = g + " " + std::to_string(*values.begin()) + " " +
-                          std::to_string(*values.rbegin()) + " " +
-                          std::to_string(distinct.size()) + " ";
+                          std::to_string(*values.rbegin()) + " " + std::to_string(distinct.size()) +
+                          " ";
     }
     REQUIRE(h.summary == expected);
     size_t runs = 0;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "tally/core/status.h"
+#include "tally/engine/cache_budget.h"
 #include "tally/engine/view_maintainer.h"
 #include "tally/store/kv.h"
 
@@ -25,6 +27,9 @@ namespace tally::engine {
 class RowStore {
  public:
   RowStore(uint32_t id, std::vector<std::string> columns) : id_(id), columns_(std::move(columns)) {}
+  ~RowStore() { budget_->Unregister(&cache_bytes_); }
+  RowStore(const RowStore&) = delete;
+  RowStore& operator=(const RowStore&) = delete;
 
   uint32_t id() const { return id_; }
   // The stored columns, by name, in stored order.
@@ -41,7 +46,12 @@ class RowStore {
   // Drops the overlay and the cache (after an error or a discarded batch).
   void Reset();
 
-  void set_cache_budget(size_t bytes) { cache_budget_ = bytes; }
+  // The memory limit this cache shares with others (by default one of its own, 64 MB).
+  void set_cache_budget(std::shared_ptr<CacheBudget> budget) {
+    budget_->Unregister(&cache_bytes_);
+    budget_ = std::move(budget);
+    budget_->Register(&cache_bytes_);
+  }
   size_t cache_bytes() const { return cache_bytes_; }
 
  private:
@@ -62,7 +72,11 @@ class RowStore {
   bool truncated_ = false;
   std::string key_scratch_;
   size_t cache_bytes_ = 0;
-  size_t cache_budget_ = 64 << 20;
+  std::shared_ptr<CacheBudget> budget_ = [this] {
+    auto b = std::make_shared<CacheBudget>(size_t{64} << 20);
+    b->Register(&cache_bytes_);
+    return b;
+  }();
 };
 
 }  // namespace tally::engine

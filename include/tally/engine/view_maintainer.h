@@ -28,6 +28,7 @@
 #include "tally/core/collation.h"
 #include "tally/core/status.h"
 #include "tally/core/value.h"
+#include "tally/engine/cache_budget.h"
 #include "tally/store/kv.h"
 
 namespace date {
@@ -52,6 +53,9 @@ struct EvalSettings {
 class ViewMaintainer {
  public:
   ViewMaintainer(uint32_t view_id, compiler::ViewPlan plan, EvalSettings settings);
+  ~ViewMaintainer() { budget_->Unregister(&cache_bytes_); }
+  ViewMaintainer(const ViewMaintainer&) = delete;
+  ViewMaintainer& operator=(const ViewMaintainer&) = delete;
 
   uint32_t view_id() const { return view_id_; }
   const compiler::ViewPlan& plan() const { return plan_; }
@@ -79,7 +83,12 @@ class ViewMaintainer {
 
   // Group states (with the value-count runs they loaded) stay in memory after a flush, as a
   // cache of the store, up to about this many bytes; the least recently used go first.
-  void set_cache_budget(size_t bytes) { cache_budget_ = bytes; }
+  // The memory limit this cache shares with others (by default one of its own, 64 MB).
+  void set_cache_budget(std::shared_ptr<CacheBudget> budget) {
+    budget_->Unregister(&cache_bytes_);
+    budget_ = std::move(budget);
+    budget_->Register(&cache_bytes_);
+  }
   size_t cache_bytes() const { return cache_bytes_; }
   int64_t group_count_delta() const { return group_count_delta_; }
 
@@ -183,7 +192,11 @@ class ViewMaintainer {
   GroupMap groups_;
   std::vector<GroupMap::value_type*> dirty_groups_;
   size_t cache_bytes_ = 0;
-  size_t cache_budget_ = 64 << 20;
+  std::shared_ptr<CacheBudget> budget_ = [this] {
+    auto b = std::make_shared<CacheBudget>(size_t{64} << 20);
+    b->Register(&cache_bytes_);
+    return b;
+  }();
   std::unique_ptr<store::KvIterator> read_iter_;  // reads of this batch; reset by Flush
   bool truncated_ = false;
   bool record_pending_ = true;
