@@ -843,8 +843,13 @@ Status Daemon::ApplyGroupChange(TableGroup& g, const pgoutput::RowChange& c, boo
     // An update that changes nothing this view reads changes nothing here.
     if (have_old && c.has_new_tuple && same_key && view_new_ == view_old_) continue;
     Status s;
-    if (have_old) s = v->maintainer->ApplyRow(view_old_, -1, *state_);
-    if (s.ok() && c.has_new_tuple) s = v->maintainer->ApplyRow(view_new_, 1, *state_);
+    if (have_old && c.has_new_tuple) {
+      s = v->maintainer->ApplyUpdate(view_old_, view_new_, *state_);
+    } else if (have_old) {
+      s = v->maintainer->ApplyRow(view_old_, -1, *state_);
+    } else if (c.has_new_tuple) {
+      s = v->maintainer->ApplyRow(view_new_, 1, *state_);
+    }
     if (!s.ok()) return s.WithContext("view " + v->config->name);
   }
   if (has_pk) {

@@ -301,44 +301,65 @@ std::string ViewMaintainer::ValueCountPrefix(const std::string& group_key, size_
   return p;
 }
 
-Status ViewMaintainer::ApplyRow(RowFields row, int64_t weight, store::KvStore& store) {
+Status ViewMaintainer::EvaluateRow(RowFields row, RowEval* out) {
   TALLY_RETURN_IF_ERROR(Parse(row));
   compiler::EvalContext ctx = EvalContextFor(settings_);
   ctx.row = row_values_;
+  out->passes = true;
   if (plan_.where) {
     auto pass = compiler::EvaluatePredicate(*plan_.where, ctx);
     if (!pass.ok()) return pass.status().WithContext("view " + plan_.name + ", WHERE");
-    if (!*pass) return Status::Ok();
+    out->passes = *pass;
+    if (!out->passes) return Status::Ok();
   }
-  key_values_.clear();
+  out->keys.clear();
   for (const auto& k : plan_.group_keys) {
     auto v = compiler::Evaluate(*k, ctx);
     if (!v.ok()) return v.status().WithContext("view " + plan_.name + ", GROUP BY");
-    key_values_.push_back(std::move(v).value());
+    out->keys.push_back(std::move(v).value());
   }
-  key_scratch_.clear();
-  EncodeGroupKey(key_values_, &key_scratch_);
-  TALLY_ASSIGN_OR_RETURN(GroupState * g, LoadGroup(key_scratch_, key_values_, store));
-  g->rows += weight;
-  for (size_t i = 0; i < plan_.aggregates.size(); ++i) {
+  out->group_key.clear();
+  EncodeGroupKey(out->keys, &out->group_key);
+  const size_t n = plan_.aggregates.size();
+  out->included.assign(n, 0);
+  out->inputs.resize(n);
+  for (size_t i = 0; i < n; ++i) {
     const auto& call = plan_.aggregates[i];
     if (call.filter) {
       auto pass = compiler::EvaluatePredicate(*call.filter, ctx);
       if (!pass.ok()) return pass.status().WithContext("view " + plan_.name + ", FILTER");
       if (!*pass) continue;
     }
-    Value input;
+    out->included[i] = 1;
+    out->inputs[i] = Value();
     if (call.arg) {
       auto v = compiler::Evaluate(*call.arg, ctx);
       if (!v.ok()) return v.status().WithContext("view " + plan_.name + ", aggregate argument");
-      input = std::move(v).value();
+      out->inputs[i] = std::move(v).value();
     }
+  }
+  return Status::Ok();
+}
+
+bool ViewMaintainer::SameContribution(const RowEval& a, const RowEval& b, size_t i) const {
+  if (a.included[i] != b.included[i]) return false;
+  return !a.included[i] || a.inputs[i].Identical(b.inputs[i]);
+}
+
+Status ViewMaintainer::FoldRow(const RowEval& e, int64_t weight, const RowEval* unchanged_from,
+                               store::KvStore& store) {
+  TALLY_ASSIGN_OR_RETURN(GroupState * g, LoadGroup(e.group_key, e.keys, store));
+  if (unchanged_from == nullptr) g->rows += weight;
+  for (size_t i = 0; i < plan_.aggregates.size(); ++i) {
+    if (!e.included[i]) continue;
+    if (unchanged_from != nullptr && SameContribution(e, *unchanged_from, i)) continue;
+    const Value& input = e.inputs[i];
     if (IsValueCounted(specs_[i])) {
       if (input.is_null() || value_count_slot_[i] != i) continue;
       sort_scratch_.clear();
       agg::AppendSortKey(input, *settings_.collation, &sort_scratch_);
-      TALLY_ASSIGN_OR_RETURN(ValueChunk * chunk, FindChunk(key_scratch_, *g, i, sort_scratch_,
-                                                           g->value_sets[i], store));
+      TALLY_ASSIGN_OR_RETURN(ValueChunk * chunk,
+                             FindChunk(e.group_key, *g, i, sort_scratch_, g->value_sets[i], store));
       TALLY_ASSIGN_OR_RETURN(int appeared, AddToChunk(*chunk, sort_scratch_, input, weight));
       if (appeared == 0) continue;
       for (size_t a = 0; a < specs_.size(); ++a) {
@@ -349,6 +370,31 @@ Status ViewMaintainer::ApplyRow(RowFields row, int64_t weight, store::KvStore& s
     }
     agg::Apply(specs_[i], g->accumulators[i], input, weight);
   }
+  return Status::Ok();
+}
+
+Status ViewMaintainer::ApplyRow(RowFields row, int64_t weight, store::KvStore& store) {
+  TALLY_RETURN_IF_ERROR(EvaluateRow(row, &eval_old_));
+  if (!eval_old_.passes) return Status::Ok();
+  return FoldRow(eval_old_, weight, nullptr, store);
+}
+
+Status ViewMaintainer::ApplyUpdate(RowFields old_row, RowFields new_row, store::KvStore& store) {
+  TALLY_RETURN_IF_ERROR(EvaluateRow(old_row, &eval_old_));
+  TALLY_RETURN_IF_ERROR(EvaluateRow(new_row, &eval_new_));
+  if (eval_old_.passes && eval_new_.passes && eval_old_.group_key == eval_new_.group_key) {
+    // The row stays in its group: only the aggregates whose input changed see it, and a group
+    // none of them changes is not touched at all.
+    bool any = false;
+    for (size_t i = 0; i < plan_.aggregates.size() && !any; ++i) {
+      any = !SameContribution(eval_old_, eval_new_, i);
+    }
+    if (!any) return Status::Ok();
+    TALLY_RETURN_IF_ERROR(FoldRow(eval_old_, -1, &eval_new_, store));
+    return FoldRow(eval_new_, 1, &eval_old_, store);
+  }
+  if (eval_old_.passes) TALLY_RETURN_IF_ERROR(FoldRow(eval_old_, -1, nullptr, store));
+  if (eval_new_.passes) TALLY_RETURN_IF_ERROR(FoldRow(eval_new_, 1, nullptr, store));
   return Status::Ok();
 }
 

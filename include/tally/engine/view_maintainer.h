@@ -64,6 +64,10 @@ class ViewMaintainer {
 
   // Folds one row in with `weight`. Errors name the view and column.
   Status ApplyRow(RowFields row, int64_t weight, store::KvStore& store);
+  // An update: the old row out, the new row in. The same as ApplyRow(old, -1) then
+  // ApplyRow(new, +1), except that aggregates whose input did not change are left alone when
+  // the row stays in its group (and a group nothing changes in is not touched).
+  Status ApplyUpdate(RowFields old_row, RowFields new_row, store::KvStore& store);
 
   // TRUNCATE of the base table: the view's stored state is logically empty from here on;
   // Flush deletes it and asks for the summary to be rewritten whole.
@@ -179,6 +183,21 @@ class ViewMaintainer {
   Result<std::optional<SinkRow>> ComputeRow(const GroupState& g) const;
   SinkRow DeletionRow(const GroupState& g) const;
   Status Parse(RowFields row);
+  // A row, evaluated: whether it passes WHERE, its group, and per aggregate whether FILTER
+  // lets it in and its argument.
+  struct RowEval {
+    bool passes = false;
+    std::string group_key;
+    std::vector<Value> keys;
+    std::vector<char> included;
+    std::vector<Value> inputs;
+  };
+  Status EvaluateRow(RowFields row, RowEval* out);
+  bool SameContribution(const RowEval& a, const RowEval& b, size_t agg_index) const;
+  // Folds an evaluated row into its group; with `unchanged_from`, skips the row count and the
+  // aggregates to which that row contributes the same.
+  Status FoldRow(const RowEval& e, int64_t weight, const RowEval* unchanged_from,
+                 store::KvStore& store);
 
   uint32_t view_id_;
   compiler::ViewPlan plan_;
@@ -205,8 +224,7 @@ class ViewMaintainer {
 
   // Scratch, reused per row to avoid allocation.
   std::vector<Value> row_values_;
-  std::vector<Value> key_values_;
-  std::string key_scratch_;
+  RowEval eval_old_, eval_new_;
   std::string sort_scratch_;
   std::string lookup_scratch_;
 };
