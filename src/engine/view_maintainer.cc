@@ -58,6 +58,14 @@ compiler::EvalContext EvalContextFor(const EvalSettings& settings) {
   return ctx;
 }
 
+uint64_t SortKeyHead(std::string_view sort_key) {
+  uint64_t head = 0;
+  for (size_t i = 0; i < 8; ++i) {
+    head = (head << 8) | (i < sort_key.size() ? static_cast<uint8_t>(sort_key[i]) : 0);
+  }
+  return head;
+}
+
 bool IsValueCounted(const agg::AggSpec& spec) {
   return spec.kind == agg::AggKind::kMin || spec.kind == agg::AggKind::kMax || spec.distinct;
 }
@@ -460,8 +468,7 @@ Status ViewMaintainer::ParseChunk(std::string_view prefix, std::string_view key,
         e.count <= 0) {
       return bad();
     }
-    e.sort_key.assign(sort_key);
-    e.value.assign(value);
+    e.Assign(sort_key, value);
   }
   if (!bytes.empty() || n == 0) return bad();
   return Status::Ok();
@@ -506,14 +513,25 @@ Result<ViewMaintainer::ValueChunk*> ViewMaintainer::FindChunk(const std::string&
   return &pos->second;
 }
 
+void ViewMaintainer::ValueEntry::Assign(std::string_view sort_key, std::string_view value) {
+  bytes.reserve(sort_key.size() + value.size());
+  bytes.assign(sort_key);
+  bytes.append(value);
+  sort_key_size = static_cast<uint32_t>(sort_key.size());
+  head = SortKeyHead(sort_key);
+}
+
 Result<int> ViewMaintainer::AddToChunk(ValueChunk& chunk, std::string_view sort_key,
                                        const Value& value, int64_t weight) const {
   auto& entries = chunk.entries;
-  auto pos =
-      std::lower_bound(entries.begin(), entries.end(), sort_key,
-                       [](const ValueEntry& e, std::string_view k) { return e.sort_key < k; });
+  const uint64_t head = SortKeyHead(sort_key);
+  auto pos = std::lower_bound(entries.begin(), entries.end(), sort_key,
+                              [head](const ValueEntry& e, std::string_view k) {
+                                if (e.head != head) return e.head < head;
+                                return e.sort_key() < k;
+                              });
   chunk.dirty = true;
-  if (pos != entries.end() && pos->sort_key == sort_key) {
+  if (pos != entries.end() && pos->head == head && pos->sort_key() == sort_key) {
     pos->count += weight;
     if (pos->count > 0) return 0;
     if (pos->count == 0) {
@@ -522,9 +540,10 @@ Result<int> ViewMaintainer::AddToChunk(ValueChunk& chunk, std::string_view sort_
     }
   } else if (weight > 0) {
     ValueEntry e;
-    e.sort_key.assign(sort_key);
+    value_scratch_.clear();
+    agg::EncodeValue(value, &value_scratch_);
+    e.Assign(sort_key, value_scratch_);
     e.count = weight;
-    agg::EncodeValue(value, &e.value);
     entries.insert(pos, std::move(e));
     return 1;
   }
@@ -610,20 +629,20 @@ void ViewMaintainer::WriteValueSet(const std::string& prefix, ValueSet& set,
     for (size_t begin = 0; begin < entries.size(); begin += per_run) {
       const size_t end = std::min(entries.size(), begin + per_run);
       const std::optional<std::string>& lo =
-          begin == 0 ? chunk.lo : std::optional<std::string>(entries[begin].sort_key);
+          begin == 0 ? chunk.lo : std::optional<std::string>(entries[begin].sort_key());
       value.clear();
       value.push_back(lo ? '\1' : '\0');
       if (lo) AppendBytes(*lo, &value);
       AppendU32(static_cast<uint32_t>(end - begin), &value);
       for (size_t i = begin; i < end; ++i) {
-        AppendBytes(entries[i].sort_key, &value);
+        AppendBytes(entries[i].sort_key(), &value);
         AppendI64(entries[i].count, &value);
-        AppendBytes(entries[i].value, &value);
+        AppendBytes(entries[i].value(), &value);
       }
-      batch.Put(
-          RunKey(prefix, end == entries.size() ? chunk.hi
-                                               : std::optional<std::string>(entries[end].sort_key)),
-          value);
+      batch.Put(RunKey(prefix, end == entries.size()
+                                   ? chunk.hi
+                                   : std::optional<std::string>(entries[end].sort_key())),
+                value);
     }
   }
 }
@@ -649,9 +668,9 @@ Status ViewMaintainer::UpdateExtremes(GroupState& g) {
     }
     const ValueEntry& e =
         kind == agg::AggKind::kMin ? end_run->entries.front() : end_run->entries.back();
-    if (!g.extremes[i].is_null() && g.extreme_keys[i] == e.sort_key) continue;
-    g.extreme_keys[i] = e.sort_key;
-    std::string_view bytes = e.value;
+    if (!g.extremes[i].is_null() && g.extreme_keys[i] == e.sort_key()) continue;
+    g.extreme_keys[i] = e.sort_key();
+    std::string_view bytes = e.value();
     TALLY_ASSIGN_OR_RETURN(g.extremes[i], agg::DecodeValue(&bytes));
   }
   return Status::Ok();
@@ -812,8 +831,7 @@ void ViewMaintainer::MarkFlushed(const std::string& group_key, GroupState& g) {
       bytes += 96 + it->first.size() + (c.hi ? c.hi->size() : 0) +
                c.entries.size() * (sizeof(ValueEntry) + 16);
       for (const ValueEntry& e : c.entries) {
-        if (e.sort_key.size() > 15) bytes += e.sort_key.size();
-        if (e.value.size() > 15) bytes += e.value.size();
+        if (e.bytes.size() > 15) bytes += e.bytes.size();
       }
       ++it;
     }

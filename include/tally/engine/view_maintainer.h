@@ -116,9 +116,16 @@ class ViewMaintainer {
  private:
   // One stored value count: how many rows of the group have this aggregate argument.
   struct ValueEntry {
-    std::string sort_key;  // agg::AppendSortKey under the database's collation
+    // The sort key (agg::AppendSortKey under the database's collation) then the value
+    // (agg::EncodeValue), in one string: one allocation, one move when a run shifts.
+    std::string bytes;
+    uint32_t sort_key_size = 0;
+    uint64_t head = 0;  // the sort key's first 8 bytes, big-endian: most compares stop here
     int64_t count = 0;
-    std::string value;  // agg::EncodeValue
+
+    void Assign(std::string_view sort_key, std::string_view value);
+    std::string_view sort_key() const { return std::string_view(bytes).substr(0, sort_key_size); }
+    std::string_view value() const { return std::string_view(bytes).substr(sort_key_size); }
   };
   // A run of one group's value counts (for one aggregate argument), stored under one key. The
   // runs of a set partition the sort-key space into ranges [lo, hi); a run is stored under
@@ -226,6 +233,7 @@ class ViewMaintainer {
   std::vector<Value> row_values_;
   RowEval eval_old_, eval_new_;
   std::string sort_scratch_;
+  mutable std::string value_scratch_;  // AddToChunk
   std::string lookup_scratch_;
 };
 
