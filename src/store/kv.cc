@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <map>
+#include <mutex>
 
 #include <rocksdb/slice_transform.h>
 
@@ -179,13 +180,17 @@ class MemIterator : public KvIterator {
 
 class MemStore : public KvStore {
  public:
+  // Get and Write may come from two threads (PipelinedStore), as with RocksDB; an iterator
+  // must not live across a write.
   Result<std::optional<std::string>> Get(std::string_view key) override {
+    std::lock_guard lock(mu_);
     auto it = m_.find(std::string(key));
     if (it == m_.end()) return std::optional<std::string>();
     return std::optional<std::string>(it->second);
   }
   std::unique_ptr<KvIterator> NewIterator() override { return std::make_unique<MemIterator>(&m_); }
   Status Write(const KvBatch& batch, bool) override {
+    std::lock_guard lock(mu_);
     for (const auto& [b, e] : batch.ranges()) {
       m_.erase(m_.lower_bound(b), m_.lower_bound(e));
     }
@@ -200,6 +205,7 @@ class MemStore : public KvStore {
   }
 
  private:
+  std::mutex mu_;
   std::map<std::string, std::string> m_;
 };
 
