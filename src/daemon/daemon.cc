@@ -805,11 +805,9 @@ Status Daemon::ApplyGroupChange(TableGroup& g, const pgoutput::RowChange& c, boo
                                   g.table.QualifiedName() +
                                   " that an UPDATE or DELETE changed (the state missed a row)");
       }
-      TALLY_RETURN_IF_ERROR(engine::DecodeRow(*stored, &stored_row_));
-      for (size_t i = 0; i < stored_row_.size() && i < width; ++i) {
-        fields_old_[i] =
-            stored_row_[i] ? std::optional<std::string_view>(*stored_row_[i]) : std::nullopt;
-      }
+      // Views into the row store's copy: valid until the row store changes (at the end).
+      TALLY_RETURN_IF_ERROR(engine::DecodeRowViews(*stored, &stored_row_));
+      for (size_t i = 0; i < stored_row_.size() && i < width; ++i) fields_old_[i] = stored_row_[i];
       have_old = true;
     }
   }
@@ -856,9 +854,10 @@ Status Daemon::ApplyGroupChange(TableGroup& g, const pgoutput::RowChange& c, boo
     if (!c.has_new_tuple) {
       g.rows->Erase(pk_old_);
     } else {
-      if (have_old && pk_new_ != pk_old_) g.rows->Erase(pk_old_);
+      // Encoded first: unchanged TOASTed fields still point into the stored old row.
       encoded_row_.clear();
       engine::EncodeRow(fields_new_, &encoded_row_);
+      if (have_old && pk_new_ != pk_old_) g.rows->Erase(pk_old_);
       g.rows->Put(pk_new_, encoded_row_);
     }
   }

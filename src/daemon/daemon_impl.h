@@ -196,7 +196,7 @@ class Daemon {
   Lsn last_keepalive_end_;
   Clock::time_point last_idle_advance_;
   std::vector<std::optional<std::string_view>> fields_old_, fields_new_, view_old_, view_new_;
-  std::vector<std::optional<std::string>> stored_row_;
+  std::vector<std::optional<std::string_view>> stored_row_;
   std::string pk_old_, pk_new_, encoded_row_;
 
   // Jobs.

@@ -13,24 +13,24 @@ size_t RowStore::BytesOf(const EntryMap::value_type& e) {
          (e.second.row ? e.second.row->size() : 0);
 }
 
-Result<std::optional<std::string>> RowStore::Lookup(std::string_view pk_key,
-                                                    store::KvStore& store) {
+Result<std::optional<std::string_view>> RowStore::Lookup(std::string_view pk_key,
+                                                         store::KvStore& store) {
+  using Found = std::optional<std::string_view>;
   key_scratch_.assign(pk_key);
   auto it = entries_.find(key_scratch_);
   if (it != entries_.end()) {
     it->second.recent = true;
-    return it->second.row;
+    return it->second.row ? Found(*it->second.row) : Found();
   }
-  if (truncated_) return std::optional<std::string>();
+  if (truncated_) return Found();
   std::string key = Prefix();
   key.append(pk_key);
   TALLY_ASSIGN_OR_RETURN(auto stored, store.Get(key));
-  if (stored) {
-    // Read once, likely changed again: keep it.
-    auto& e = *entries_.emplace(key_scratch_, Entry{stored, false, true}).first;
-    cache_bytes_ += BytesOf(e);
-  }
-  return stored;
+  if (!stored) return Found();
+  // Read once, likely changed again: keep it (and answer from the kept copy).
+  auto& e = *entries_.emplace(key_scratch_, Entry{std::move(stored), false, true}).first;
+  cache_bytes_ += BytesOf(e);
+  return Found(*e.second.row);
 }
 
 RowStore::EntryMap::iterator RowStore::Touch(std::string_view pk_key) {

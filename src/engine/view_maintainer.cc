@@ -99,6 +99,22 @@ Status DecodeRow(std::string_view bytes, std::vector<std::optional<std::string>>
   return Status::Ok();
 }
 
+Status DecodeRowViews(std::string_view bytes, std::vector<std::optional<std::string_view>>* out) {
+  out->clear();
+  while (!bytes.empty()) {
+    char flag = bytes[0];
+    bytes.remove_prefix(1);
+    if (flag == '\0') {
+      out->emplace_back(std::nullopt);
+      continue;
+    }
+    std::string_view v;
+    if (flag != '\1' || !ReadBytes(&bytes, &v)) return Status::Corruption("bad stored row");
+    out->emplace_back(v);
+  }
+  return Status::Ok();
+}
+
 void EncodeSinkRow(const SinkRow& row, std::string* out) {
   out->push_back(row.is_delete ? 'd' : 'u');
   std::vector<std::optional<std::string_view>> fields(row.columns.begin(), row.columns.end());

@@ -85,7 +85,7 @@ TEST_CASE("cached rows read the same as stored ones, whatever the cache budget")
         break;
       }
       default: {
-        auto want = truth.count(pk) ? std::optional<std::string>(truth[pk]) : std::nullopt;
+        auto want = truth.count(pk) ? std::optional<std::string_view>(truth[pk]) : std::nullopt;
         REQUIRE(*big.Lookup(pk, *kv_big) == want);
         REQUIRE(*none.Lookup(pk, *kv_none) == want);
       }

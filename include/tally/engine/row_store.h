@@ -36,7 +36,9 @@ class RowStore {
   const std::vector<std::string>& columns() const { return columns_; }
   std::string Prefix() const;
 
-  Result<std::optional<std::string>> Lookup(std::string_view pk_key, store::KvStore& store);
+  // The stored row of `pk_key`, if any: a view into this store's cache, valid until the next
+  // call that changes or reads this store.
+  Result<std::optional<std::string_view>> Lookup(std::string_view pk_key, store::KvStore& store);
   void Put(std::string_view pk_key, std::string_view encoded_row);
   void Erase(std::string_view pk_key);
   // TRUNCATE: every stored row is gone.

@@ -241,6 +241,8 @@ class ViewMaintainer {
 // length, bytes.
 void EncodeRow(RowFields row, std::string* out);
 Status DecodeRow(std::string_view bytes, std::vector<std::optional<std::string>>* out);
+// As DecodeRow, with views into `bytes`.
+Status DecodeRowViews(std::string_view bytes, std::vector<std::optional<std::string_view>>* out);
 void EncodeSinkRow(const SinkRow& row, std::string* out);
 Result<SinkRow> DecodeSinkRow(std::string_view bytes);
 // The summary rows in one pending key's value (ViewMaintainer::Flush).
