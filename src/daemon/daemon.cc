@@ -717,8 +717,9 @@ Status Daemon::Flush() {
   for (auto& g : groups_) {
     if (g->rows) TALLY_RETURN_IF_ERROR(g->rows->Flush(*state_, batch));
   }
-  for (const auto& op : batch.ops()) {
-    if (!op.is_delete && op.key[0] == 'p') done_keys.push_back(op.key);
+  for (size_t i = 0; i < batch.op_count(); ++i) {
+    const store::KvBatch::Op op = batch.op(i);
+    if (!op.is_delete && op.key[0] == 'p') done_keys.emplace_back(op.key);
   }
   batch.Put(kMetaCheckpoint, batch_position_.ToString());
   const Lsn position = batch_position_;

@@ -1,16 +1,15 @@
 #include "tally/store/kv.h"
 
 #include <rocksdb/db.h>
-#include <rocksdb/table.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/perf_level.h>
+#include <rocksdb/slice_transform.h>
+#include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
 #include <map>
 #include <mutex>
-
-#include <rocksdb/slice_transform.h>
 
 namespace tally::store {
 
@@ -132,11 +131,12 @@ class RocksStore : public KvStore {
     std::vector<uint32_t> computed;
     if (!batch.sealed()) computed = batch.ComputeOrder();
     for (uint32_t i : batch.sealed() ? batch.order() : computed) {
-      const auto& op = batch.ops()[i];
+      const KvBatch::Op op = batch.op(i);
       if (op.is_delete) {
-        wb.Delete(rocksdb::Slice(op.key));
+        wb.Delete(rocksdb::Slice(op.key.data(), op.key.size()));
       } else {
-        wb.Put(rocksdb::Slice(op.key), rocksdb::Slice(op.value));
+        wb.Put(rocksdb::Slice(op.key.data(), op.key.size()),
+               rocksdb::Slice(op.value.data(), op.value.size()));
       }
     }
     rocksdb::WriteOptions wo;
@@ -194,11 +194,12 @@ class MemStore : public KvStore {
     for (const auto& [b, e] : batch.ranges()) {
       m_.erase(m_.lower_bound(b), m_.lower_bound(e));
     }
-    for (const auto& op : batch.ops()) {
+    for (size_t i = 0; i < batch.op_count(); ++i) {
+      const KvBatch::Op op = batch.op(i);
       if (op.is_delete) {
-        m_.erase(op.key);
+        m_.erase(std::string(op.key));
       } else {
-        m_[op.key] = op.value;
+        m_[std::string(op.key)] = std::string(op.value);
       }
     }
     return Status::Ok();
@@ -246,12 +247,12 @@ std::vector<uint32_t> KvBatch::ComputeOrder() const {
   std::vector<uint32_t> order(ops_.size());
   for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(),
-                   [&](uint32_t a, uint32_t b) { return ops_[a].key < ops_[b].key; });
+                   [&](uint32_t a, uint32_t b) { return op(a).key < op(b).key; });
   std::vector<uint32_t> kept;
   kept.reserve(order.size());
   for (size_t n = 0; n < order.size(); ++n) {
     // Of several writes to one key only the last one matters (stable sort: it comes last).
-    if (n + 1 < order.size() && ops_[order[n + 1]].key == ops_[order[n]].key) continue;
+    if (n + 1 < order.size() && op(order[n + 1]).key == op(order[n]).key) continue;
     kept.push_back(order[n]);
   }
   return kept;
@@ -259,11 +260,11 @@ std::vector<uint32_t> KvBatch::ComputeOrder() const {
 
 std::optional<std::optional<std::string_view>> KvBatch::Find(std::string_view key) const {
   auto it = std::lower_bound(order_.begin(), order_.end(), key,
-                             [&](uint32_t i, std::string_view k) { return ops_[i].key < k; });
-  if (it != order_.end() && ops_[*it].key == key) {
-    const Op& op = ops_[*it];
-    if (op.is_delete) return std::optional<std::string_view>();
-    return std::optional<std::string_view>(op.value);
+                             [&](uint32_t i, std::string_view k) { return op(i).key < k; });
+  if (it != order_.end() && op(*it).key == key) {
+    const Op found = op(*it);
+    if (found.is_delete) return std::optional<std::string_view>();
+    return std::optional<std::string_view>(found.value);
   }
   for (const auto& [begin, end] : ranges_) {
     if (key >= begin && key < end) return std::optional<std::string_view>();

@@ -81,6 +81,6 @@ TEST_CASE("a sealed batch finds what it does to a key: the last write, or its de
   CHECK_FALSE(b.Find("d").has_value());
   CHECK_FALSE(b.Find("n").has_value());
   std::vector<std::string> keys;
-  for (uint32_t i : b.order()) keys.push_back(b.ops()[i].key);
+  for (uint32_t i : b.order()) keys.emplace_back(b.op(i).key);
   CHECK(keys == std::vector<std::string>{"a", "b", "c", "mx"});
 }

@@ -46,10 +46,9 @@ class KvIterator {
 // A set of writes applied atomically.
 class KvBatch {
  public:
-  void Put(std::string_view key, std::string_view value) {
-    ops_.push_back({std::string(key), std::string(value), false});
-  }
-  void Delete(std::string_view key) { ops_.push_back({std::string(key), {}, true}); }
+  // Keys and values are copied into one buffer: no allocation per write.
+  void Put(std::string_view key, std::string_view value) { Add(key, value, false); }
+  void Delete(std::string_view key) { Add(key, {}, true); }
   void DeleteRange(std::string_view begin, std::string_view end) {
     ranges_.push_back({std::string(begin), std::string(end)});
   }
@@ -70,25 +69,45 @@ class KvBatch {
   bool empty() const { return ops_.empty() && ranges_.empty(); }
   void Clear() {
     ops_.clear();
+    data_.clear();
     ranges_.clear();
     order_.clear();
     sealed_ = false;
   }
-  size_t ApproximateBytes() const { return bytes_; }
+  size_t ApproximateBytes() const { return data_.size(); }
 
+  // One write, as views into the batch (valid while the batch is not written to).
   struct Op {
-    std::string key, value;
+    std::string_view key, value;
     bool is_delete;
   };
-  const std::vector<Op>& ops() const { return ops_; }
+  size_t op_count() const { return ops_.size(); }
+  Op op(size_t i) const {
+    const Entry& e = ops_[i];
+    std::string_view d(data_);
+    return {d.substr(e.offset, e.key_size), d.substr(e.offset + e.key_size, e.value_size),
+            e.is_delete};
+  }
   const std::vector<std::pair<std::string, std::string>>& ranges() const { return ranges_; }
 
  private:
-  std::vector<Op> ops_;
+  struct Entry {
+    uint64_t offset;
+    uint32_t key_size, value_size;
+    bool is_delete;
+  };
+  void Add(std::string_view key, std::string_view value, bool is_delete) {
+    ops_.push_back({data_.size(), static_cast<uint32_t>(key.size()),
+                    static_cast<uint32_t>(value.size()), is_delete});
+    data_.append(key);
+    data_.append(value);
+  }
+
+  std::vector<Entry> ops_;
+  std::string data_;
   std::vector<std::pair<std::string, std::string>> ranges_;
   std::vector<uint32_t> order_;  // after Seal
   bool sealed_ = false;
-  size_t bytes_ = 0;
 };
 
 class KvStore {
