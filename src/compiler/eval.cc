@@ -537,9 +537,11 @@ class Evaluator {
   // Evaluates e; *out points into the context, into e's constant or at tmp.
   Status Eval(const Expr& e, Value& tmp, const Value*& out) {
     switch (e.kind) {
-      case ExprKind::kInputColumn:
-        out = &ctx_.row[static_cast<size_t>(e.index)];
+      case ExprKind::kInputColumn: {
+        const auto i = static_cast<size_t>(e.index);
+        out = &ctx_.row[ctx_.row_map.empty() ? i : static_cast<size_t>(ctx_.row_map[i])];
         return Status::Ok();
+      }
       case ExprKind::kGroupKeyRef:
         out = &ctx_.group_keys[static_cast<size_t>(e.index)];
         return Status::Ok();

@@ -341,6 +341,10 @@ TableGroup* Daemon::NewGroup(uint32_t id, const compiler::TableInfo& table,
   g->table = table;
   g->columns = std::move(columns);
   g->start_lsn = start_lsn;
+  for (const std::string& name : g->columns) {
+    const int at = table.FindColumn(name);
+    g->column_types.push_back(at < 0 ? pgtype::kText : table.columns[at].type_oid);
+  }
   if (!table.primary_key.empty()) {
     g->rows = std::make_unique<engine::RowStore>(id, g->columns);
     g->rows->set_cache_budget(cache_budget_);
@@ -831,23 +835,46 @@ Status Daemon::ApplyGroupChange(TableGroup& g, const pgoutput::RowChange& c, boo
     if (has_pk) TALLY_RETURN_IF_ERROR(pk_of(c.new_tuple, &pk_new_));
   }
   const bool same_key = !has_pk || !c.has_new_tuple || pk_new_ == pk_old_;
+  // The group's columns are parsed once, for all its views, when one of them needs them.
+  bool parsed = false;
+  auto parse = [&](const std::vector<std::optional<std::string_view>>& fields,
+                   std::vector<Value>* out) -> Status {
+    out->resize(width);
+    for (size_t i = 0; i < width; ++i) {
+      const Oid type = g.column_types[i];
+      if (!fields[i]) {
+        (*out)[i] = Value::Null(type);
+        continue;
+      }
+      auto value = Value::ParseText(type, *fields[i]);
+      if (!value.ok()) {
+        return value.status().WithContext("table " + g.table.QualifiedName() + ", column " +
+                                          g.columns[i]);
+      }
+      (*out)[i] = std::move(value).value();
+    }
+    return Status::Ok();
+  };
   for (ViewRuntime* v : g.members) {
     if (!v->stopped.empty()) continue;
-    view_old_.clear();
-    view_new_.clear();
-    for (int p : v->positions) {
-      view_old_.push_back(fields_old_[p]);
-      if (c.has_new_tuple) view_new_.push_back(fields_new_[p]);
+    if (have_old && c.has_new_tuple && same_key) {
+      // An update that changes nothing this view reads changes nothing here.
+      bool changed = false;
+      for (int p : v->positions) changed = changed || fields_old_[p] != fields_new_[p];
+      if (!changed) continue;
     }
-    // An update that changes nothing this view reads changes nothing here.
-    if (have_old && c.has_new_tuple && same_key && view_new_ == view_old_) continue;
+    if (!parsed) {
+      if (have_old) TALLY_RETURN_IF_ERROR(parse(fields_old_, &parsed_old_));
+      if (c.has_new_tuple) TALLY_RETURN_IF_ERROR(parse(fields_new_, &parsed_new_));
+      parsed = true;
+    }
     Status s;
     if (have_old && c.has_new_tuple) {
-      s = v->maintainer->ApplyUpdate(view_old_, view_new_, *state_);
+      s = v->maintainer->ApplyUpdateValues(parsed_old_, parsed_new_, v->positions, *state_);
     } else if (have_old) {
-      s = v->maintainer->ApplyRow(view_old_, -1, *state_);
+      s = v->maintainer->ApplyValues(parsed_old_, v->positions, -1, *state_);
     } else if (c.has_new_tuple) {
-      s = v->maintainer->ApplyRow(view_new_, 1, *state_);
+      s = v->maintainer->ApplyValues(parsed_new_, v->positions, 1, *state_);
     }
     if (!s.ok()) return s.WithContext("view " + v->config->name);
   }

@@ -195,8 +195,9 @@ class Daemon {
   static constexpr uint64_t kCatchUpBytes = 8 << 20;
   Lsn last_keepalive_end_;
   Clock::time_point last_idle_advance_;
-  std::vector<std::optional<std::string_view>> fields_old_, fields_new_, view_old_, view_new_;
+  std::vector<std::optional<std::string_view>> fields_old_, fields_new_;
   std::vector<std::optional<std::string_view>> stored_row_;
+  std::vector<Value> parsed_old_, parsed_new_;  // a table group's row, parsed for its views
   std::string pk_old_, pk_new_, encoded_row_;
 
   // Jobs.

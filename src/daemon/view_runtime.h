@@ -22,7 +22,8 @@ struct ViewRuntime;
 struct TableGroup {
   uint32_t id = 0;  // the row store's id; kept in each member view's meta
   compiler::TableInfo table;
-  std::vector<std::string> columns;  // stored columns, by name, in table order
+  std::vector<std::string> columns;        // stored columns, by name, in table order
+  std::vector<Oid> column_types;           // of `columns`, from the catalog
   std::unique_ptr<engine::RowStore> rows;  // null when the table has no primary key
   std::vector<ViewRuntime*> members;
   Lsn start_lsn;
@@ -46,8 +47,8 @@ struct ViewRuntime {
   std::string stopped;  // why the view stopped following the stream; empty while it runs
 
   TableGroup* group = nullptr;
-  uint32_t group_id = 0;             // from the view's meta; 0 until assigned
-  std::vector<int> positions;        // per plan input column: index into group->columns
+  uint32_t group_id = 0;       // from the view's meta; 0 until assigned
+  std::vector<int> positions;  // per plan input column: index into group->columns
 
   const compiler::ViewPlan& plan() const { return maintainer->plan(); }
 };

@@ -327,8 +327,14 @@ std::string ViewMaintainer::ValueCountPrefix(const std::string& group_key, size_
 
 Status ViewMaintainer::EvaluateRow(RowFields row, RowEval* out) {
   TALLY_RETURN_IF_ERROR(Parse(row));
+  return EvaluateValues(row_values_, {}, out);
+}
+
+Status ViewMaintainer::EvaluateValues(std::span<const Value> row, std::span<const int> row_map,
+                                      RowEval* out) {
   compiler::EvalContext ctx = EvalContextFor(settings_);
-  ctx.row = row_values_;
+  ctx.row = row;
+  ctx.row_map = row_map;
   out->passes = true;
   if (plan_.where) {
     auto pass = compiler::EvaluatePredicate(*plan_.where, ctx);
@@ -406,6 +412,25 @@ Status ViewMaintainer::ApplyRow(RowFields row, int64_t weight, store::KvStore& s
 Status ViewMaintainer::ApplyUpdate(RowFields old_row, RowFields new_row, store::KvStore& store) {
   TALLY_RETURN_IF_ERROR(EvaluateRow(old_row, &eval_old_));
   TALLY_RETURN_IF_ERROR(EvaluateRow(new_row, &eval_new_));
+  return FoldUpdate(store);
+}
+
+Status ViewMaintainer::ApplyValues(std::span<const Value> row, std::span<const int> row_map,
+                                   int64_t weight, store::KvStore& store) {
+  TALLY_RETURN_IF_ERROR(EvaluateValues(row, row_map, &eval_old_));
+  if (!eval_old_.passes) return Status::Ok();
+  return FoldRow(eval_old_, weight, nullptr, store);
+}
+
+Status ViewMaintainer::ApplyUpdateValues(std::span<const Value> old_row,
+                                         std::span<const Value> new_row,
+                                         std::span<const int> row_map, store::KvStore& store) {
+  TALLY_RETURN_IF_ERROR(EvaluateValues(old_row, row_map, &eval_old_));
+  TALLY_RETURN_IF_ERROR(EvaluateValues(new_row, row_map, &eval_new_));
+  return FoldUpdate(store);
+}
+
+Status ViewMaintainer::FoldUpdate(store::KvStore& store) {
   if (eval_old_.passes && eval_new_.passes && eval_old_.group_key == eval_new_.group_key) {
     // The row stays in its group: only the aggregates whose input changed see it, and a group
     // none of them changes is not touched at all.

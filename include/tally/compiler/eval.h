@@ -32,7 +32,10 @@ class Collation;
 namespace tally::compiler {
 
 struct EvalContext {
-  std::span<const Value> row;                     // the input row (ViewPlan::input_columns order)
+  std::span<const Value> row;  // the input row (ViewPlan::input_columns order)
+  // When set, input column i is row[row_map[i]]: a wider row shared by several plans (the
+  // columns a table group keeps), read without copying it into each plan's order.
+  std::span<const int> row_map;
   std::span<const Value> group_keys;              // for output / HAVING expressions
   std::span<const Value> aggregates;              // for output / HAVING expressions
   const date::time_zone* session_zone = nullptr;  // null: UTC

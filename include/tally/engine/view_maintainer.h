@@ -68,6 +68,12 @@ class ViewMaintainer {
   // ApplyRow(new, +1), except that aggregates whose input did not change are left alone when
   // the row stays in its group (and a group nothing changes in is not touched).
   Status ApplyUpdate(RowFields old_row, RowFields new_row, store::KvStore& store);
+  // ApplyRow and ApplyUpdate for rows already parsed: input column i of the plan is
+  // row[row_map[i]] (a table group's row, parsed once for all its views).
+  Status ApplyValues(std::span<const Value> row, std::span<const int> row_map, int64_t weight,
+                     store::KvStore& store);
+  Status ApplyUpdateValues(std::span<const Value> old_row, std::span<const Value> new_row,
+                           std::span<const int> row_map, store::KvStore& store);
 
   // TRUNCATE of the base table: the view's stored state is logically empty from here on;
   // Flush deletes it and asks for the summary to be rewritten whole.
@@ -200,6 +206,9 @@ class ViewMaintainer {
     std::vector<Value> inputs;
   };
   Status EvaluateRow(RowFields row, RowEval* out);
+  Status EvaluateValues(std::span<const Value> row, std::span<const int> row_map, RowEval* out);
+  // eval_old_ out, eval_new_ in.
+  Status FoldUpdate(store::KvStore& store);
   bool SameContribution(const RowEval& a, const RowEval& b, size_t agg_index) const;
   // Folds an evaluated row into its group; with `unchanged_from`, skips the row count and the
   // aggregates to which that row contributes the same.
