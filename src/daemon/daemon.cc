@@ -754,6 +754,8 @@ Status Daemon::Flush() {
 
 Status Daemon::SettleWrites() {
   if (!inflight_) return Status::Ok();
+  // A long sink transaction must not make the walsender give up on us.
+  while (!pipe_->WaitFor(std::chrono::seconds(1))) Heartbeat();
   Status s = pipe_->Wait();
   inflight_ = false;
   TALLY_RETURN_IF_ERROR(s);

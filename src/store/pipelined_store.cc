@@ -42,6 +42,11 @@ Status PipelinedStore::Wait() {
   return s;
 }
 
+bool PipelinedStore::WaitFor(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return !pending_; });
+}
+
 bool PipelinedStore::busy() const {
   std::lock_guard lock(mu_);
   return pending_;

@@ -11,6 +11,7 @@
 // Thread safety: all methods are for one caller thread; the background thread only runs jobs.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <memory>
@@ -33,6 +34,8 @@ class PipelinedStore : public KvStore {
   Status Submit(KvBatch batch, bool sync, std::function<Status()> after_write);
   // Waits for the job in flight, if any; returns its Status (once).
   Status Wait();
+  // Waits up to `timeout` for the job in flight; true when none is running any more.
+  bool WaitFor(std::chrono::milliseconds timeout);
   // Whether a job is running.
   bool busy() const;
 
