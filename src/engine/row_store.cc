@@ -9,8 +9,9 @@ std::string RowStore::Prefix() const {
 }
 
 size_t RowStore::BytesOf(const EntryMap::value_type& e) {
-  return sizeof(EntryMap::value_type) + 32 + e.first.size() +
-         (e.second.row ? e.second.row->size() : 0);
+  // The node and its hash slot, the key's and the row's heap blocks with malloc's headers.
+  return sizeof(EntryMap::value_type) + 64 + e.first.size() +
+         (e.second.row ? e.second.row->size() + 16 : 0);
 }
 
 Result<std::optional<std::string_view>> RowStore::Lookup(std::string_view pk_key,
