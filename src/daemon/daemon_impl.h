@@ -180,6 +180,10 @@ class Daemon {
   // The stream described `table` already in this session: a new table group reading it gets
   // the layout now (pgoutput does not send a Relation message again).
   Status DescribeKnownRelation(Oid table);
+  // The state's views: name -> (view id, row store id).
+  Result<std::map<std::string, std::pair<uint32_t, uint32_t>>> StoredViewGroups();
+  // Deletes the row stores among `candidates` that no view (stored or running) reads.
+  Status DropUnreadRowStores(const std::set<uint32_t>& candidates);
   void PollCommands();
   void FinishCommand(int64_t id, const Result<JobResult>& result);
   Status TestCorruptState();

@@ -149,6 +149,46 @@ Status Daemon::DescribeKnownRelation(uint32_t relation_id) {
   return HandleChange(m, checkpoint_);
 }
 
+Result<std::map<std::string, std::pair<uint32_t, uint32_t>>> Daemon::StoredViewGroups() {
+  std::map<std::string, std::pair<uint32_t, uint32_t>> out;
+  auto it = state_->NewIterator();
+  for (it->Seek("V"); it->Valid() && it->key()[0] == 'V'; it->Next()) {
+    // "ready|backfill\nname\nstart_lsn\ngroups\ngroup_id\ndefinition" (SaveViewMeta)
+    std::string meta(it->value());
+    std::vector<std::string> parts;
+    size_t pos = 0;
+    for (int i = 0; i < 5; ++i) {
+      size_t nl = meta.find('\n', pos);
+      if (nl == std::string::npos) return Status::Corruption("bad view meta in the state");
+      parts.push_back(meta.substr(pos, nl - pos));
+      pos = nl + 1;
+    }
+    out[parts[1]] = {store::ReadU32(it->key().substr(1)),
+                     static_cast<uint32_t>(std::stoul(parts[4]))};
+  }
+  TALLY_RETURN_IF_ERROR(it->status());
+  return out;
+}
+
+Status Daemon::DropUnreadRowStores(const std::set<uint32_t>& candidates) {
+  if (candidates.empty()) return Status::Ok();
+  TALLY_ASSIGN_OR_RETURN(auto stored, StoredViewGroups());
+  for (uint32_t id : candidates) {
+    bool read = FindGroup(id) != nullptr;
+    for (const auto& [name, ids] : stored) read = read || ids.second == id;
+    if (read) continue;
+    std::string rows = "r";
+    store::AppendU32(id, &rows);
+    TALLY_RETURN_IF_ERROR(store::DeletePrefixInChunks(*state_, rows));
+    std::string meta = "Mgroup";
+    store::AppendU32(id, &meta);
+    store::KvBatch b;
+    b.Delete(meta);
+    TALLY_RETURN_IF_ERROR(state_->Write(b, false));
+  }
+  return Status::Ok();
+}
+
 Result<JobResult> Daemon::AddNewViews(const std::string& config_path) {
   namespace fs = std::filesystem;
   if (!config_path.empty()) {
@@ -229,22 +269,14 @@ Result<JobResult> Daemon::AddNewViews(const std::string& config_path) {
   }
 
   // A view the state knows from an earlier life (it left the config while kept there) keeps its
-  // id: the backfill clears its keys.
-  std::map<std::string, uint32_t> stored_ids;
-  {
-    auto it = state_->NewIterator();
-    for (it->Seek("V"); it->Valid() && it->key()[0] == 'V'; it->Next()) {
-      std::string meta(it->value());
-      size_t a = meta.find('\n'), b = meta.find('\n', a + 1);
-      if (a == std::string::npos || b == std::string::npos) continue;
-      stored_ids[meta.substr(a + 1, b - a - 1)] = store::ReadU32(it->key().substr(1));
-    }
-    TALLY_RETURN_IF_ERROR(it->status());
-  }
+  // id: the backfill clears its keys. Its old row store goes afterwards if nothing reads it.
+  TALLY_ASSIGN_OR_RETURN(auto stored, StoredViewGroups());
   std::vector<ViewRuntime*> building;
+  std::set<uint32_t> old_groups;
   for (auto& rt : added) {
-    auto id = stored_ids.find(rt->config->name);
-    rt->id = id != stored_ids.end() ? id->second : next_view_id_++;
+    auto id = stored.find(rt->config->name);
+    if (id != stored.end()) old_groups.insert(id->second.second);
+    rt->id = id != stored.end() ? id->second.first : next_view_id_++;
     rt->maintainer = std::make_unique<engine::ViewMaintainer>(
         rt->id, rt->maintainer->plan(), engine::EvalSettings{zone_, collation_.get()});
     rt->maintainer->set_cache_budget(cache_budget_);
@@ -272,15 +304,19 @@ Result<JobResult> Daemon::AddNewViews(const std::string& config_path) {
   const auto started = Clock::now();
   auto repl = pg::ReplicationConnection::Connect(config_.source_dsn);
   if (!repl.ok()) return undo(repl.status());
+  // Its own name each time: the server drops a temporary slot only once its session is gone.
+  static int serial = 0;
   auto created = (*repl)->CreateLogicalSlot(
-      config_.slot + "_backfill_" + std::to_string(::getpid()), /*temporary=*/true,
-      /*export_snapshot=*/true);
+      config_.slot + "_backfill_" + std::to_string(::getpid()) + "_" + std::to_string(++serial),
+      /*temporary=*/true, /*export_snapshot=*/true);
   if (!created.ok()) return undo(created.status());
   s = Backfill(building, created->snapshot_name, created->consistent_point);
   if (!s.ok()) {
     // Their metas say "backfill": the next start (or init) builds them from a fresh snapshot.
     return undo(s.WithContext("adding views to the running daemon"));
   }
+  reloaded_configs_.push_back(std::move(fresh));  // the views point into it
+  TALLY_RETURN_IF_ERROR(DropUnreadRowStores(old_groups));
   std::set<Oid> tables;
   for (ViewRuntime* v : building) {
     view_names_.push_back(v->config->name);
@@ -288,7 +324,6 @@ Result<JobResult> Daemon::AddNewViews(const std::string& config_path) {
       TALLY_RETURN_IF_ERROR(DescribeKnownRelation(v->plan().source.oid));
     }
   }
-  reloaded_configs_.push_back(std::move(fresh));
   const auto took = std::chrono::duration<double>(Clock::now() - started).count();
   std::string output;
   json added_json = json::array();
