@@ -538,6 +538,7 @@ Status Daemon::Backfill(std::vector<ViewRuntime*> views, const std::string& snap
         v->groups += v->maintainer->group_count_delta();
       }
       if (g->rows) TALLY_RETURN_IF_ERROR(g->rows->Flush(*state_, b));
+      Heartbeat();  // a running daemon's stream waits for a backfill (handoff.cc)
       return state_->Write(b, sync);
     };
     Status st =
@@ -1326,6 +1327,7 @@ void PrintError(const Status& s) { std::cerr << "tally: " << s.message() << "\n"
 }  // namespace
 
 int CommandInit(const Config& config, std::ostream& out) {
+  if (auto handed = InitViaDaemon(config, out)) return *handed;  // handoff.cc
   Daemon d(config);
   Status s = d.Prepare(/*create_missing=*/true);
   if (!s.ok()) {

@@ -10,6 +10,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,7 +35,9 @@ using Clock = std::chrono::steady_clock;
 // Work the daemon does between batches at one source position (reconcile.cc): a
 // reconciliation, or a rebuild of views from a snapshot (refresh --full, repair).
 struct JobRequest {
-  std::string kind;                // "reconcile" or "refresh"
+  // "reconcile" or "refresh" (jobs at a snapshot position); "drop" or "init" (run at once,
+  // between batches: handoff.cc)
+  std::string kind;
   std::vector<std::string> views;  // empty: every view
   bool repair = false;             // reconcile: repair what differs
   int64_t command_id = 0;          // the row in <meta_schema>.commands, 0 when none
@@ -42,7 +45,8 @@ struct JobRequest {
   // A repair first compares without holding the stream; only when that finds drift does a
   // second pass (this flag) hold the stream at its position through comparison and rebuild.
   bool hold_stream = false;
-  nlohmann::json carried;  // a second pass: the first pass's reports of the views without drift
+  nlohmann::json carried;   // a second pass: the first pass's reports of the views without drift
+  std::string config_path;  // init: the config file the command was given
 };
 
 // The outcome: the report (DESIGN.md, `reconcile --json`) and the exit code it means.
@@ -52,6 +56,17 @@ struct JobResult {
 };
 
 struct Job;
+
+// The command table, client side (job_commands.cc): whether a daemon consumes the slot, and
+// handing it a request and waiting for its answer.
+Result<bool> DaemonRunning(pg::PgConn& source, const Config& config);
+Result<JobResult> ViaDaemon(const Config& config, const JobRequest& request, pg::PgConn& source);
+// Progress to stderr: stdout carries the command's answer.
+void LogToStderr(const std::string& name);
+// `drop` and `init` with a daemon running (handoff.cc): the exit code once handed over, or
+// nullopt when no daemon runs and the command does the work itself.
+std::optional<int> DropViaDaemon(const Config& config, const std::string& view, std::ostream& out);
+std::optional<int> InitViaDaemon(const Config& config, std::ostream& out);
 
 // Daemon: owns the state, the source connection and the sink.
 
@@ -150,6 +165,25 @@ class Daemon {
                        std::chrono::system_clock::time_point started);
   // Answers the job's command (or the in-process caller) and ends the job.
   void CompleteJob(const JobRequest& request, Result<JobResult> result);
+
+  // drop.cc: removes view `name` (summary, state keys, meta rows, publication entry) over
+  // source_, sink_ and state_ (null when there is no state). `state_changed`: the view's keys
+  // left the state, so whatever maintained it must stop.
+  Status RemoveView(const std::string& name, std::ostream& out, bool* state_changed);
+  // handoff.cc: commands a running daemon does at once, at a commit boundary.
+  Status RunNow(JobRequest request);
+  Result<JobResult> DropRunningView(const std::string& name);
+  Result<JobResult> AddNewViews(const std::string& config_path);
+  // Stops maintaining `v`: out of views_, view_names_ and its table group (the group goes
+  // when it has no member left).
+  void ForgetView(ViewRuntime* v);
+  // The stream described `table` already in this session: a new table group reading it gets
+  // the layout now (pgoutput does not send a Relation message again).
+  Status DescribeKnownRelation(Oid table);
+  // The state's views: name -> (view id, row store id).
+  Result<std::map<std::string, std::pair<uint32_t, uint32_t>>> StoredViewGroups();
+  // Deletes the row stores among `candidates` that no view (stored or running) reads.
+  Status DropUnreadRowStores(const std::set<uint32_t>& candidates);
   void PollCommands();
   void FinishCommand(int64_t id, const Result<JobResult>& result);
   Status TestCorruptState();
@@ -214,6 +248,11 @@ class Daemon {
   Clock::time_point commands_polled_;
   Clock::time_point next_scheduled_;
   Clock::time_point reply_requested_at_;
+  // Views dropped through this daemon: not built again (even if still in its config) until
+  // the next start.
+  std::set<std::string> dropped_views_;
+  // Configs re-read by `init` (handoff.cc): the views added from them point into these.
+  std::vector<std::unique_ptr<Config>> reloaded_configs_;
 };
 
 }  // namespace tally::daemon

@@ -9,6 +9,10 @@
 // gone but whose table and meta row are left is dropped by the next `drop`; if it is still in
 // the config, `init`/`run` builds it afresh over the table tally created (a new id, a backfill
 // that rewrites the whole summary).
+//
+// With `tally run` up, the drop goes to that daemon through the command table (handoff.cc): it
+// runs RemoveView between batches, on its own connections and state, and stops maintaining
+// the view.
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
@@ -70,21 +74,37 @@ Result<std::vector<StoredView>> ReadStoredViews(store::KvStore& state) {
 Status Daemon::DropView(const std::string& name, std::ostream& out) {
   TALLY_ASSIGN_OR_RETURN(source_, pg::PgConn::Connect(config_.source_dsn));
   TALLY_ASSIGN_OR_RETURN(sink_, OpenSink());
+
+  // A daemon that started since CommandDrop looked owns the state now: RocksDB's lock would
+  // refuse it anyway, this says why.
+  TALLY_ASSIGN_OR_RETURN(auto slot, source_->ExecParams("SELECT active_pid FROM "
+                                                        "pg_replication_slots WHERE slot_name = "
+                                                        "$1 AND active",
+                                                        {config_.slot}));
+  if (slot.rows() > 0) {
+    return Status::FailedPrecondition(
+        "a tally daemon started meanwhile (process " + std::string(slot.get(0, 0)) +
+        " consumes slot " + config_.slot + "); run `tally drop` again to hand it the drop");
+  }
+  // The state, if there is one (a drop never creates a state directory).
+  if (std::filesystem::exists(std::filesystem::path(config_.state_dir) / "CURRENT")) {
+    TALLY_ASSIGN_OR_RETURN(state_, store::OpenRocksDb(config_.state_dir));
+  }
+  bool state_changed = false;
+  TALLY_RETURN_IF_ERROR(RemoveView(name, out, &state_changed));
+  if (config_.FindView(name) != nullptr) {
+    out << "note: view " << name << " is still in " << config_.path
+        << "; the next `tally init` or `tally run` builds it again (remove it from the config "
+           "to keep it dropped)\n";
+  }
+  return Status::Ok();
+}
+
+Status Daemon::RemoveView(const std::string& name, std::ostream& out, bool* state_changed) {
+  *state_changed = false;
   auto& src = *source_;
   auto& snk = sink_->conn();
   const std::string meta = QuoteIdentifier(config_.meta_schema);
-
-  // A running daemon owns the state; drop cannot hand it the work yet.
-  TALLY_ASSIGN_OR_RETURN(auto slot, src.ExecParams("SELECT active_pid FROM pg_replication_slots "
-                                                   "WHERE slot_name = $1 AND active",
-                                                   {config_.slot}));
-  if (slot.rows() > 0) {
-    return Status::FailedPrecondition(
-        "a tally daemon is running (process " + std::string(slot.get(0, 0)) + " consumes slot " +
-        config_.slot +
-        "): stop `tally run`, drop the view, then start it "
-        "again (remove the view from the config first, or `run` builds it again)");
-  }
 
   // The meta row: where its summary is.
   std::optional<std::string> summary, definition;
@@ -102,11 +122,9 @@ Status Daemon::DropView(const std::string& name, std::ostream& out) {
     }
   }
 
-  // The state, if there is one (a drop never creates a state directory).
   std::vector<StoredView> stored;
   const StoredView* view = nullptr;
-  if (std::filesystem::exists(std::filesystem::path(config_.state_dir) / "CURRENT")) {
-    TALLY_ASSIGN_OR_RETURN(state_, store::OpenRocksDb(config_.state_dir));
+  if (state_) {
     TALLY_ASSIGN_OR_RETURN(stored, ReadStoredViews(*state_));
     for (const auto& s : stored) {
       if (s.name == name) view = &s;
@@ -203,6 +221,7 @@ Status Daemon::DropView(const std::string& name, std::ostream& out) {
     }
     Status w = state_->Write(b, /*sync=*/true);
     if (!w.ok()) return rollback(w);
+    *state_changed = true;
   }
 
   // 3. Commit. Failing here leaves the summary and meta row for the next drop.
@@ -237,15 +256,11 @@ Status Daemon::DropView(const std::string& name, std::ostream& out) {
       << (view != nullptr ? ", its state" : "")
       << (view != nullptr && shared == 0 ? " and row store" : "") << ", meta rows"
       << publication_note << "\n";
-  if (config_.FindView(name) != nullptr) {
-    out << "note: view " << name << " is still in " << config_.path
-        << "; the next `tally init` or `tally run` builds it again (remove it from the config "
-           "to keep it dropped)\n";
-  }
   return Status::Ok();
 }
 
 int CommandDrop(const Config& config, const CommandOptions& opts, std::ostream& out) {
+  if (auto handed = DropViaDaemon(config, opts.view, out)) return *handed;
   Daemon d(config);
   Status s = d.DropView(opts.view, out);
   if (!s.ok()) {

@@ -1,4 +1,5 @@
-// `tally reconcile` and `tally refresh`: with `tally run` consuming the slot, the work goes to
+// `tally reconcile` and `tally refresh` (and the client side of the command table, which
+// `drop` and `init` use too: handoff.cc): with `tally run` consuming the slot, the work goes to
 // that daemon through <meta_schema>.commands (a row, NOTIFY, and a wait for its answer); with
 // no daemon, this process runs the daemon until the work is done.
 #include <poll.h>
@@ -29,6 +30,8 @@ constexpr auto kPickupTimeout = std::chrono::seconds(60);
 // How long the slot may have no consumer before a running command is given up.
 constexpr auto kConsumerGone = std::chrono::seconds(15);
 
+}  // namespace
+
 Result<bool> DaemonRunning(pg::PgConn& source, const Config& config) {
   TALLY_ASSIGN_OR_RETURN(
       auto r, source.ExecParams("SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1",
@@ -42,6 +45,7 @@ Result<JobResult> ViaDaemon(const Config& config, const JobRequest& request, pg:
   TALLY_RETURN_IF_ERROR(
       sink->Exec("LISTEN " + QuoteIdentifier(config.meta_schema + ".command_done")).status());
   json args = {{"views", request.views}, {"repair", request.repair}};
+  if (!request.config_path.empty()) args["config"] = request.config_path;
   TALLY_ASSIGN_OR_RETURN(auto inserted,
                          sink->ExecParams("INSERT INTO " + m +
                                               ".commands (command, args) VALUES ($1, $2::jsonb) "
@@ -104,11 +108,17 @@ Result<JobResult> ViaDaemon(const Config& config, const JobRequest& request, pg:
   }
 }
 
-Result<JobResult> Dispatch(const Config& config, const JobRequest& request) {
-  // The report goes to stdout (--json is parsed by scripts); progress to stderr.
-  auto logger = spdlog::stderr_color_mt("tally-" + request.kind);
+void LogToStderr(const std::string& name) {
+  auto logger = spdlog::stderr_color_mt(name);
   logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
   spdlog::set_default_logger(logger);
+}
+
+namespace {
+
+Result<JobResult> Dispatch(const Config& config, const JobRequest& request) {
+  // The report goes to stdout (--json is parsed by scripts); progress to stderr.
+  LogToStderr("tally-" + request.kind);
   TALLY_ASSIGN_OR_RETURN(auto source, pg::PgConn::Connect(config.source_dsn));
   TALLY_ASSIGN_OR_RETURN(bool running, DaemonRunning(*source, config));
   if (running) return ViaDaemon(config, request, *source);

@@ -239,9 +239,12 @@ Status Daemon::ServiceJobs() {
     return Status::Ok();
   }
   if (!pending_jobs_.empty()) {
+    const std::string& kind = pending_jobs_.front().kind;
+    const bool now_kind = kind == "drop" || kind == "init";
+    if (now_kind && in_transaction_) return Status::Ok();  // at the next commit boundary
     JobRequest r = std::move(pending_jobs_.front());
     pending_jobs_.pop_front();
-    return StartJob(std::move(r));
+    return now_kind ? RunNow(std::move(r)) : StartJob(std::move(r));
   }
   return Status::Ok();
 }
@@ -554,26 +557,7 @@ Status Daemon::RebuildViews(const std::vector<ViewRuntime*>& views, const std::s
   }
   // The stream described these tables already in this session: give the new row stores the
   // layout (pgoutput does not send a Relation message again).
-  for (const auto& [oid, rid] : relation_of) {
-    const pgoutput::RelationInfo* known = relations_.Find(rid);
-    if (known == nullptr) continue;
-    const pgoutput::RelationInfo info = *known;
-    pgoutput::Message m;
-    m.type = pgoutput::MessageType::kRelation;
-    m.relation.relation_id = info.relation_id;
-    m.relation.namespace_name = info.namespace_name;
-    m.relation.name = info.name;
-    m.relation.replica_identity = info.replica_identity;
-    for (const auto& c : info.columns) {
-      pgoutput::RelationColumn col;
-      col.flags = c.is_key ? pgoutput::RelationColumn::kFlagKey : 0;
-      col.name = c.name;
-      col.type_oid = c.type_oid;
-      col.type_modifier = c.type_modifier;
-      m.relation.columns.push_back(col);
-    }
-    TALLY_RETURN_IF_ERROR(HandleChange(m, checkpoint_));
-  }
+  for (const auto& [oid, rid] : relation_of) TALLY_RETURN_IF_ERROR(DescribeKnownRelation(rid));
   return Status::Ok();
 }
 
@@ -784,7 +768,8 @@ void Daemon::PollCommands() {
   r.command_id = std::stoll(std::string(claimed->get(0, 0)));
   r.kind = std::string(claimed->get(0, 1));
   json args = json::parse(std::string(claimed->get(0, 2)), nullptr, /*allow_exceptions=*/false);
-  if (args.is_discarded() || !args.is_object() || (r.kind != "reconcile" && r.kind != "refresh")) {
+  if (args.is_discarded() || !args.is_object() ||
+      (r.kind != "reconcile" && r.kind != "refresh" && r.kind != "drop" && r.kind != "init")) {
     FinishCommand(r.command_id, Status::InvalidArgument("unknown command '" + r.kind + "'"));
     return;
   }
@@ -794,6 +779,7 @@ void Daemon::PollCommands() {
     }
   }
   r.repair = args.value("repair", false);
+  r.config_path = args.value("config", std::string());
   spdlog::info("command {}: {}", r.command_id, r.kind);
   pending_jobs_.push_back(std::move(r));
 }
