@@ -98,20 +98,6 @@ Status RowStore::Flush(store::KvStore& store, store::KvBatch& batch) {
   return Status::Ok();
 }
 
-void RowStore::EvictToBudget() {
-  // CLOCK: a row used since the last look gets another round.
-  const size_t target = budget_->TargetFor(cache_bytes_);
-  for (int round = 0; round < 2 && cache_bytes_ > target; ++round) {
-    for (auto it = entries_.begin(); it != entries_.end() && cache_bytes_ > target;) {
-      if (it->second.recent) {
-        it->second.recent = false;
-        ++it;
-        continue;
-      }
-      cache_bytes_ -= BytesOf(*it);
-      it = entries_.erase(it);
-    }
-  }
-}
+void RowStore::EvictToBudget() { EvictToTarget(*budget_, entries_, &cache_bytes_, BytesOf); }
 
 }  // namespace tally::engine

@@ -83,22 +83,6 @@ void EncodeRow(RowFields row, std::string* out) {
   }
 }
 
-Status DecodeRow(std::string_view bytes, std::vector<std::optional<std::string>>* out) {
-  out->clear();
-  while (!bytes.empty()) {
-    char flag = bytes[0];
-    bytes.remove_prefix(1);
-    if (flag == '\0') {
-      out->emplace_back(std::nullopt);
-      continue;
-    }
-    std::string_view v;
-    if (flag != '\1' || !ReadBytes(&bytes, &v)) return Status::Corruption("bad stored row");
-    out->emplace_back(std::string(v));
-  }
-  return Status::Ok();
-}
-
 Status DecodeRowViews(std::string_view bytes, std::vector<std::optional<std::string_view>>* out) {
   out->clear();
   while (!bytes.empty()) {
@@ -112,6 +96,13 @@ Status DecodeRowViews(std::string_view bytes, std::vector<std::optional<std::str
     if (flag != '\1' || !ReadBytes(&bytes, &v)) return Status::Corruption("bad stored row");
     out->emplace_back(v);
   }
+  return Status::Ok();
+}
+
+Status DecodeRow(std::string_view bytes, std::vector<std::optional<std::string>>* out) {
+  std::vector<std::optional<std::string_view>> fields;
+  TALLY_RETURN_IF_ERROR(DecodeRowViews(bytes, &fields));
+  out->assign(fields.begin(), fields.end());
   return Status::Ok();
 }
 
@@ -887,19 +878,8 @@ void ViewMaintainer::MarkFlushed(const std::string& group_key, GroupState& g) {
 }
 
 void ViewMaintainer::EvictToBudget() {
-  // CLOCK: a group used since the last look gets another round.
-  const size_t target = budget_->TargetFor(cache_bytes_);
-  for (int round = 0; round < 2 && cache_bytes_ > target; ++round) {
-    for (auto it = groups_.begin(); it != groups_.end() && cache_bytes_ > target;) {
-      if (it->second.recent) {
-        it->second.recent = false;
-        ++it;
-        continue;
-      }
-      cache_bytes_ -= it->second.bytes;
-      it = groups_.erase(it);
-    }
-  }
+  EvictToTarget(*budget_, groups_, &cache_bytes_,
+                [](const GroupMap::value_type& e) { return e.second.bytes; });
 }
 
 Status ViewMaintainer::ScanAll(store::KvStore& store,

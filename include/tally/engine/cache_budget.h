@@ -40,4 +40,23 @@ class CacheBudget {
   std::vector<const size_t*> counters_;
 };
 
+// Shrinks a cache to its budget's target by CLOCK: an entry used since the last look (its
+// `recent` set) gets another round. `map` holds entries whose mapped value has `recent`;
+// `*bytes` is the cache's counter; `size_of(entry)` what one entry counts in it.
+template <class Map, class SizeOf>
+void EvictToTarget(const CacheBudget& budget, Map& map, size_t* bytes, SizeOf size_of) {
+  const size_t target = budget.TargetFor(*bytes);
+  for (int round = 0; round < 2 && *bytes > target; ++round) {
+    for (auto it = map.begin(); it != map.end() && *bytes > target;) {
+      if (it->second.recent) {
+        it->second.recent = false;
+        ++it;
+        continue;
+      }
+      *bytes -= size_of(*it);
+      it = map.erase(it);
+    }
+  }
+}
+
 }  // namespace tally::engine

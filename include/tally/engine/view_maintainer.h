@@ -88,9 +88,6 @@ class ViewMaintainer {
   // Every group's summary row, read from the store (for backfill and full rewrites).
   Status ScanAll(store::KvStore& store, const std::function<Status(const SinkRow&)>& emit);
 
-  // Number of groups whose state changed since the last Flush.
-  size_t touched_groups() const { return dirty_groups_.size(); }
-
   // Group states (with the value-count runs they loaded) stay in memory after a flush, as a
   // cache of the store, up to about this many bytes; the least recently used go first.
   // The memory limit this cache shares with others (by default one of its own, 64 MB).

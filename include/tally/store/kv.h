@@ -74,7 +74,6 @@ class KvBatch {
     order_.clear();
     sealed_ = false;
   }
-  size_t ApproximateBytes() const { return data_.size(); }
 
   // One write, as views into the batch (valid while the batch is not written to).
   struct Op {
