@@ -201,7 +201,9 @@ class Compiler {
   Result<MExpr> AnyAll(const json& b, const std::string& op, bool all, Mode mode);
   Result<std::vector<MExpr>> ArrayElements(const json& node, Oid* elem_type, bool* is_null,
                                            Mode mode);
-  Result<MExpr> Like(const json& b, Mode mode);
+  // LIKE / ILIKE (and their negations): `loc`, `kind` and `op` as AExpr read them.
+  Result<MExpr> Like(const json& b, Mode mode, int loc, const std::string& kind,
+                     const std::string& op);
   Result<std::pair<Oid, int32_t>> CommonType(const std::vector<MExpr>& es, const char* what,
                                              int loc);
   Result<MExpr> TimezoneArg(const json& node, MExpr fn, Mode mode);
@@ -915,7 +917,7 @@ Result<MExpr> Compiler::AExpr(const json& b, Mode mode) {
   if (kind == "AEXPR_OP_ANY" || kind == "AEXPR_OP_ALL") {
     return AnyAll(b, op, kind == "AEXPR_OP_ALL", mode);
   }
-  if (kind == "AEXPR_LIKE" || kind == "AEXPR_ILIKE") return Like(b, mode);
+  if (kind == "AEXPR_LIKE" || kind == "AEXPR_ILIKE") return Like(b, mode, loc, kind, op);
   return Unsupported(loc, kind == "AEXPR_SIMILAR" ? "SIMILAR TO" : "operator " + op);
 }
 
@@ -1122,13 +1124,8 @@ Result<MExpr> Compiler::AnyAll(const json& b, const std::string& op, bool all, M
   return e;
 }
 
-Result<MExpr> Compiler::Like(const json& b, Mode mode) {
-  int loc = Location(b);
-  std::string kind = b.value("kind", std::string());
-  std::string op;
-  if (const json* names = Field(b, "name"); names && !names->empty()) {
-    op = StringValue(names->back());
-  }
+Result<MExpr> Compiler::Like(const json& b, Mode mode, int loc, const std::string& kind,
+                             const std::string& op) {
   bool ilike = kind == "AEXPR_ILIKE";
   bool negated = op.rfind("!", 0) == 0;
   TALLY_ASSIGN_OR_RETURN(MExpr x, Sub(b.at("lexpr"), mode));
