@@ -651,13 +651,12 @@ Status ViewMaintainer::DropEmptyChunks(const std::string& prefix, ValueSet& set,
 void ViewMaintainer::WriteValueSet(const std::string& prefix, ValueSet& set,
                                    store::KvBatch& batch) const {
   // A run grown past kMaxRunEntries is split into runs of half that.
-  constexpr size_t kMaxEntries = kMaxRunEntries, kSplitEntries = kMaxRunEntries / 2;
   std::string value;
   for (auto& [start, chunk] : set) {
     if (!chunk.dirty || chunk.entries.empty()) continue;
     if (chunk.stored && chunk.stored_hi != chunk.hi) batch.Delete(RunKey(prefix, chunk.stored_hi));
     const auto& entries = chunk.entries;
-    const size_t per_run = entries.size() > kMaxEntries ? kSplitEntries : kMaxEntries;
+    const size_t per_run = entries.size() > kMaxRunEntries ? kMaxRunEntries / 2 : kMaxRunEntries;
     for (size_t begin = 0; begin < entries.size(); begin += per_run) {
       const size_t end = std::min(entries.size(), begin + per_run);
       const std::optional<std::string>& lo =
