@@ -1115,7 +1115,9 @@ Status Daemon::OnCommit(Lsn end_lsn) {
     batch_dirty_ = true;
     batch_started_ = Clock::now();
   }
-  if (batch_changes_ >= config_.max_batch_changes) return Flush();
+  const int64_t limit =
+      config_.max_batch_changes * (CatchingUp() ? kCatchUpChangesFactor : int64_t{1});
+  if (batch_changes_ >= limit) return Flush();
   return Status::Ok();
 }
 
@@ -1226,7 +1228,9 @@ Status Daemon::StreamOnce() {
     std::chrono::milliseconds wait(100);
     if (batch_dirty_) {
       auto due = batch_started_ + config_.max_batch_ms;
-      if (now >= due && now - lag_checked_at_ > std::chrono::milliseconds(500)) {
+      if (now >= due &&
+          now - lag_checked_at_ > std::chrono::milliseconds(recheck_lag_ ? 20 : 500)) {
+        recheck_lag_ = false;
         // pgoutput's XLogData does not carry the server's WAL end: ask.
         lag_checked_at_ = now;
         auto r = source_->Exec("SELECT pg_current_wal_lsn()");
@@ -1238,9 +1242,8 @@ Status Daemon::StreamOnce() {
       }
       // Far behind the server (a backlog after downtime), staleness is already high and
       // bigger batches catch up faster: a group touched many times is written once.
-      const bool catching_up = behind_bytes_ > kCatchUpBytes &&
-                               now < batch_started_ + config_.max_batch_ms * 20 &&
-                               batch_changes_ < config_.max_batch_changes;
+      const bool catching_up = CatchingUp() &&
+                               now < batch_started_ + config_.max_batch_ms * kCatchUpTimeFactor;
       if (now >= due && !in_transaction_ && !catching_up) {
         TALLY_RETURN_IF_ERROR(Flush());
         last_feedback = Clock::now();
@@ -1252,6 +1255,8 @@ Status Daemon::StreamOnce() {
     wait = std::min(wait, sink_->monitor().UntilReportDue());
     TALLY_ASSIGN_OR_RETURN(std::string_view data, repl_->Receive(wait));
     if (data.empty()) {
+      // Nothing came: perhaps caught up. The next look at the server's WAL end tells.
+      if (CatchingUp()) recheck_lag_ = true;
       // Idle: say we are alive, and let an idle slot move on (the keepalive position was
       // saved before it is acknowledged).
       if (Clock::now() - last_feedback > std::chrono::seconds(5)) {

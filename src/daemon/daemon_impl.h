@@ -226,7 +226,12 @@ class Daemon {
   Lsn last_received_;
   Clock::time_point last_heartbeat_;
   Clock::time_point lag_checked_at_;
+  bool recheck_lag_ = false;  // a receive came back empty while catching up
   static constexpr uint64_t kCatchUpBytes = 8 << 20;
+  // While catching up, a batch may take this many times max_batch_ms and max_batch_changes.
+  static constexpr int kCatchUpTimeFactor = 20;
+  static constexpr int kCatchUpChangesFactor = 5;
+  bool CatchingUp() const { return behind_bytes_ > kCatchUpBytes; }
   Lsn last_keepalive_end_;
   Clock::time_point last_idle_advance_;
   std::vector<std::optional<std::string_view>> fields_old_, fields_new_;

@@ -1,5 +1,7 @@
 #include "tally/store/kv.h"
 
+#include <spdlog/spdlog.h>
+
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/perf_level.h>
@@ -111,6 +113,14 @@ class RocksIterator : public KvIterator {
 class RocksStore : public KvStore {
  public:
   explicit RocksStore(rocksdb::DB* db) : db_(db) {}
+  // The memtables go to table files on a clean close: otherwise the next open replays the
+  // write-ahead log into memory first (up to the memtables' 192 MB; 0.3-1 s of start-up).
+  ~RocksStore() override {
+    rocksdb::FlushOptions flush;
+    flush.wait = true;
+    auto s = db_->Flush(flush);
+    if (!s.ok()) spdlog::warn("flushing state at close: {}", s.ToString());
+  }
   Result<std::optional<std::string>> Get(std::string_view key) override {
     std::string value;
     auto s = db_->Get(rocksdb::ReadOptions(), rocksdb::Slice(key.data(), key.size()), &value);
