@@ -156,6 +156,7 @@ Status Daemon::DropStaged() {
 // What an interrupted run left: a streamed transaction half applied (finished first, from its
 // staged changes), then summary rows written to the state but not to the sink.
 Status Daemon::FinishInterruptedWork() {
+  apply_->Drain().IgnoreError();  // what it applied is discarded below
   // A batch in flight either reached the state or did not: the state says which.
   pipe_->Wait().IgnoreError();
   inflight_ = false;
@@ -696,6 +697,7 @@ void Daemon::Heartbeat() {
 }
 
 Status Daemon::Flush() {
+  TALLY_RETURN_IF_ERROR(apply_->Drain());
   if (!batch_dirty_) return Status::Ok();
   TALLY_RETURN_IF_ERROR(SettleWrites());  // one batch in flight at a time
   store::KvBatch batch;
@@ -755,6 +757,8 @@ Status Daemon::Flush() {
 
 Status Daemon::SettleWrites() {
   if (!inflight_) return Status::Ok();
+  // The apply worker may be reading the batch in flight, which Wait lets go.
+  TALLY_RETURN_IF_ERROR(apply_->Drain());
   // A long sink transaction must not make the walsender give up on us.
   while (!pipe_->WaitFor(std::chrono::seconds(1))) Heartbeat();
   Status s = pipe_->Wait();
@@ -765,7 +769,8 @@ Status Daemon::SettleWrites() {
   return repl_ ? SendFeedback(checkpoint_) : Status::Ok();
 }
 
-Status Daemon::ApplyGroupChange(TableGroup& g, const pgoutput::RowChange& c, bool is_insert) {
+Status Daemon::ApplyGroupChange(TableGroup& g, const pgoutput::RowChange& c, bool is_insert,
+                                Lsn commit_lsn) {
   using pgoutput::OldTupleKind;
   using pgoutput::TupleFieldKind;
   const bool has_pk = g.rows != nullptr && !g.pk_fields.empty();
@@ -838,10 +843,14 @@ Status Daemon::ApplyGroupChange(TableGroup& g, const pgoutput::RowChange& c, boo
     if (has_pk) TALLY_RETURN_IF_ERROR(pk_of(c.new_tuple, &pk_new_));
   }
   const bool same_key = !has_pk || !c.has_new_tuple || pk_new_ == pk_old_;
-  // The group's columns are parsed once, for all its views, when one of them needs them.
+  // The group's columns are parsed once, for all its views, when one of them needs them, into
+  // the apply worker's block; the worker folds them into the views.
+  int32_t old_row = -1, new_row = -1;
   bool parsed = false;
   auto parse = [&](const std::vector<std::optional<std::string_view>>& fields,
-                   std::vector<Value>* out) -> Status {
+                   int32_t* index) -> Status {
+    std::vector<Value>* out = nullptr;
+    *index = apply_->AddRow(&out);
     out->resize(width);
     for (size_t i = 0; i < width; ++i) {
       const Oid type = g.column_types[i];
@@ -867,19 +876,12 @@ Status Daemon::ApplyGroupChange(TableGroup& g, const pgoutput::RowChange& c, boo
       if (!changed) continue;
     }
     if (!parsed) {
-      if (have_old) TALLY_RETURN_IF_ERROR(parse(fields_old_, &parsed_old_));
-      if (c.has_new_tuple) TALLY_RETURN_IF_ERROR(parse(fields_new_, &parsed_new_));
+      if (have_old) TALLY_RETURN_IF_ERROR(parse(fields_old_, &old_row));
+      if (c.has_new_tuple) TALLY_RETURN_IF_ERROR(parse(fields_new_, &new_row));
       parsed = true;
     }
-    Status s;
-    if (have_old && c.has_new_tuple) {
-      s = v->maintainer->ApplyUpdateValues(parsed_old_, parsed_new_, v->positions, *state_);
-    } else if (have_old) {
-      s = v->maintainer->ApplyValues(parsed_old_, v->positions, -1, *state_);
-    } else if (c.has_new_tuple) {
-      s = v->maintainer->ApplyValues(parsed_new_, v->positions, 1, *state_);
-    }
-    if (!s.ok()) return s.WithContext("view " + v->config->name);
+    apply_->AddOp({v->maintainer.get(), &v->positions, &v->config->name, state_.get(),
+                   commit_lsn, old_row, new_row});
   }
   if (has_pk) {
     if (!c.has_new_tuple) {
@@ -940,6 +942,7 @@ Status Daemon::HandleChange(const pgoutput::Message& m, Lsn commit_lsn) {
     return Status::Ok();
   }
   if (m.type == MessageType::kTruncate) {
+    TALLY_RETURN_IF_ERROR(apply_->Drain());
     for (auto rid : m.truncate.relation_ids) {
       for (auto& g : groups_) {
         if (g->relation_id != rid || commit_lsn < g->start_lsn) continue;
@@ -966,14 +969,17 @@ Status Daemon::HandleChange(const pgoutput::Message& m, Lsn commit_lsn) {
         }
         continue;
       }
-      Status s = ApplyGroupChange(*g, m.change, m.type == MessageType::kInsert);
+      Status s = ApplyGroupChange(*g, m.change, m.type == MessageType::kInsert, commit_lsn);
       if (!s.ok()) return s.WithContext("in transaction committing at " + commit_lsn.ToString());
     }
+    // The worker's errors carry their own context.
+    TALLY_RETURN_IF_ERROR(apply_->EndChange());
   }
   return Status::Ok();
 }
 
 Status Daemon::ReplayStaged(const std::string& marker) {
+  TALLY_RETURN_IF_ERROR(apply_->Drain());
   // Marker: "xid commit_lsn end_lsn next_seq".
   unsigned long xid = 0;
   unsigned long long next_seq = 0;
@@ -999,6 +1005,7 @@ Status Daemon::ReplayStaged(const std::string& marker) {
   pgoutput::Message m;
   int64_t in_chunk = 0;
   auto flush_chunk = [&](uint64_t next) -> Status {
+    TALLY_RETURN_IF_ERROR(apply_->Drain());
     store::KvBatch batch;
     for (auto& v : views_) {
       std::vector<engine::SinkRow> discard;  // written to the sink from the pending keys
@@ -1200,6 +1207,7 @@ Status Daemon::HandleMessage(std::string_view payload) {
 }
 
 Status Daemon::StreamOnce() {
+  apply_->Drain().IgnoreError();  // a batch interrupted before is discarded below
   relations_.Clear();
   decoder_.Reset();
   TALLY_RETURN_IF_ERROR(DropStaged());
@@ -1307,6 +1315,7 @@ Status Daemon::RunLoop() {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     backoff = std::min(backoff * 2, std::chrono::milliseconds(10000));
+    apply_->Drain().IgnoreError();
     pipe_->Wait().IgnoreError();  // the job in flight may be using the sink; its outcome is
     inflight_ = false;            // in the state (FinishInterruptedWork reads it)
     // Reconnect the sink too, and write what an interrupted batch left pending.

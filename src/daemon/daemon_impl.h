@@ -26,6 +26,7 @@
 #include "tally/sink/summary_writer.h"
 #include "tally/store/kv.h"
 #include "tally/store/pipelined_store.h"
+#include "apply_worker.h"
 #include "view_runtime.h"
 
 namespace tally::daemon {
@@ -117,7 +118,8 @@ class Daemon {
   TableGroup* NewGroup(uint32_t id, const compiler::TableInfo& table,
                        std::vector<std::string> columns, Lsn start_lsn);
   Status JoinGroup(ViewRuntime& v, TableGroup& g);
-  Status ApplyGroupChange(TableGroup& g, const pgoutput::RowChange& c, bool is_insert);
+  Status ApplyGroupChange(TableGroup& g, const pgoutput::RowChange& c, bool is_insert,
+                          Lsn commit_lsn);
   Status Backfill(std::vector<ViewRuntime*> views, const std::string& snapshot, Lsn position);
   Status FinishBackfill(ViewRuntime* v, Lsn position, int64_t rows,
                         std::chrono::system_clock::time_point started);
@@ -236,7 +238,6 @@ class Daemon {
   Clock::time_point last_idle_advance_;
   std::vector<std::optional<std::string_view>> fields_old_, fields_new_;
   std::vector<std::optional<std::string_view>> stored_row_;
-  std::vector<Value> parsed_old_, parsed_new_;  // a table group's row, parsed for its views
   std::string pk_old_, pk_new_, encoded_row_;
 
   // Jobs.
@@ -258,6 +259,10 @@ class Daemon {
   std::set<std::string> dropped_views_;
   // Configs re-read by `init` (handoff.cc): the views added from them point into these.
   std::vector<std::unique_ptr<Config>> reloaded_configs_;
+
+  // Folds the stream's changes into the views on its own thread. Declared last: it stops
+  // before the views and the state it uses are destroyed.
+  std::unique_ptr<ApplyWorker> apply_ = std::make_unique<ApplyWorker>();
 };
 
 }  // namespace tally::daemon

@@ -234,6 +234,7 @@ Status Daemon::ServiceJobs() {
     }
     if (job_->phase == Job::Phase::kCompare && job_->worker_done.load()) {
       job_->worker.join();
+      TALLY_RETURN_IF_ERROR(apply_->Drain());
       return FinishCompare();
     }
     return Status::Ok();
@@ -242,6 +243,7 @@ Status Daemon::ServiceJobs() {
     const std::string& kind = pending_jobs_.front().kind;
     const bool now_kind = kind == "drop" || kind == "init";
     if (now_kind && in_transaction_) return Status::Ok();  // at the next commit boundary
+    TALLY_RETURN_IF_ERROR(apply_->Drain());  // jobs change views and read their state
     JobRequest r = std::move(pending_jobs_.front());
     pending_jobs_.pop_front();
     return now_kind ? RunNow(std::move(r)) : StartJob(std::move(r));
@@ -253,6 +255,7 @@ Status Daemon::BeforePosition(Lsn commit_lsn) {
   if (!job_ || job_->phase != Job::Phase::kToPosition || commit_lsn < job_->position) {
     return Status::Ok();
   }
+  TALLY_RETURN_IF_ERROR(apply_->Drain());
   return ReachedPosition();
 }
 

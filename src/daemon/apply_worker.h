@@ -1,0 +1,89 @@
+// ApplyWorker: folds the stream's changes into the views on a thread of its own, so that
+// receiving, decoding, the row store and parsing (on the stream's thread) overlap with view
+// maintenance (ViewMaintainer::ApplyValues and ApplyUpdateValues).
+//
+// The stream's thread fills a block of changes: their parsed rows and, per view a change
+// concerns, an operation naming the rows. A full block goes to the worker, which applies the
+// blocks in order, so every view sees its changes in stream order. At most kBlocks blocks
+// exist: when the worker falls behind, the stream's thread waits (memory stays bounded).
+//
+// Drain() hands over the block being filled, waits until the worker has applied everything
+// and returns the first error it met (once). Between a Drain and the next operation the
+// worker touches nothing, so whatever else reads or changes a ViewMaintainer (Flush,
+// Truncate, Reset, jobs) or the state store's in-flight batch must Drain first.
+// All methods are for the stream's thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tally/core/lsn.h"
+#include "tally/core/status.h"
+#include "tally/core/value.h"
+#include "tally/engine/view_maintainer.h"
+#include "tally/store/kv.h"
+
+namespace tally::daemon {
+
+class ApplyWorker {
+ public:
+  // One view's part of one change: the row it loses (old_row) and the row it gains (new_row),
+  // each an index into the block's rows, or -1.
+  struct Op {
+    engine::ViewMaintainer* maintainer = nullptr;
+    const std::vector<int>* row_map = nullptr;  // plan input column -> row column
+    const std::string* view_name = nullptr;
+    store::KvStore* store = nullptr;
+    Lsn commit_lsn;
+    int32_t old_row = -1;
+    int32_t new_row = -1;
+  };
+
+  ApplyWorker();
+  ~ApplyWorker();  // drains; an error still pending is dropped
+  ApplyWorker(const ApplyWorker&) = delete;
+  ApplyWorker& operator=(const ApplyWorker&) = delete;
+
+  // A row slot of the block being filled, for the caller to fill; its index for an Op.
+  // Slots are reused: the caller overwrites every column it reads.
+  int32_t AddRow(std::vector<Value>** row);
+  void AddOp(const Op& op) { filling_->ops.push_back(op); }
+  // After each change: hands the block over once it is full. Returns the worker's error,
+  // if it met one (the changes after it are not applied).
+  Status EndChange();
+  // Everything handed over is applied; the first error, once.
+  Status Drain();
+
+ private:
+  static constexpr size_t kBlockOps = 512;
+  static constexpr size_t kBlocks = 4;
+  struct Block {
+    std::vector<std::vector<Value>> rows;
+    size_t rows_used = 0;
+    std::vector<Op> ops;
+  };
+  void HandOver();
+  void Run();
+  Status ApplyBlock(Block& block);
+
+  std::unique_ptr<Block> filling_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Block>> queued_;  // handed over, in order
+  std::vector<std::unique_ptr<Block>> free_;
+  bool applying_ = false;  // the worker holds a block
+  bool stop_ = false;
+  // error_ holds the first error; later ops are skipped. Atomic: EndChange looks without the lock.
+  std::atomic<bool> failed_ = false;
+  Status error_;
+  std::thread thread_;
+};
+
+}  // namespace tally::daemon

@@ -1,0 +1,167 @@
+#include "apply_worker.h"
+
+#include <catch2/catch.hpp>
+#include <map>
+#include <random>
+
+#include "tally/compiler/catalog.h"
+#include "tally/compiler/plan.h"
+
+using namespace tally;
+using daemon::ApplyWorker;
+
+namespace {
+
+compiler::StaticCatalog Catalog() {
+  compiler::StaticCatalog cat;
+  compiler::TableInfo t;
+  t.oid = 1000;
+  t.schema = "public";
+  t.name = "t";
+  t.columns = {{"id", pgtype::kInt4, -1, 1, true},
+               {"g", pgtype::kText, -1, 2, false},
+               {"x", pgtype::kNumeric, compiler::NumericTypmod(12, 2), 3, false}};
+  t.primary_key = {0};
+  cat.Add(t);
+  return cat;
+}
+
+const Oid kTypes[] = {pgtype::kInt4, pgtype::kText, pgtype::kNumeric};
+
+// One view, its maintainer and its store, and the summary its flushes give.
+struct View {
+  View() : store(store::NewMemoryStore()), name("v") {
+    auto plan = compiler::CompileView(
+        "v", "SELECT g, count(*) AS n, sum(x) AS s, min(x) AS lo, max(x) AS hi FROM t GROUP BY g",
+        Catalog());
+    REQUIRE(plan.ok());
+    collation = std::make_unique<Collation>(Collation::Open("C").value());
+    m = std::make_unique<engine::ViewMaintainer>(7, std::move(plan).value(),
+                                                 engine::EvalSettings{nullptr, collation.get()});
+    // The plan reads (g, x): columns 1 and 2 of the table's row.
+    for (int c : m->plan().input_columns) row_map.push_back(c);
+  }
+  std::map<std::string, std::string> Flush() {
+    store::KvBatch batch;
+    std::vector<engine::SinkRow> rows;
+    bool rewrite = false;
+    Status s = m->Flush(*store, batch, &rows, &rewrite);
+    INFO(s.ToString());
+    REQUIRE(s.ok());
+    REQUIRE(store->Write(batch, true).ok());
+    for (const auto& r : rows) {
+      const std::string key = r.columns[0].value_or("<null>");
+      if (r.is_delete) {
+        summary.erase(key);
+        continue;
+      }
+      std::string line;
+      for (const auto& c : r.columns) line += c.value_or("NULL") + " ";
+      summary[key] = line;
+    }
+    return summary;
+  }
+
+  std::unique_ptr<store::KvStore> store;
+  std::unique_ptr<Collation> collation;
+  std::unique_ptr<engine::ViewMaintainer> m;
+  std::vector<int> row_map;
+  std::string name;
+  std::map<std::string, std::string> summary;
+};
+
+std::vector<Value> Parse(const std::vector<std::string>& text) {
+  std::vector<Value> row;
+  for (size_t i = 0; i < text.size(); ++i)
+    row.push_back(Value::ParseText(kTypes[i], text[i]).value());
+  return row;
+}
+
+int32_t AddRow(ApplyWorker& w, const std::vector<std::string>& text) {
+  std::vector<Value>* row = nullptr;
+  const int32_t index = w.AddRow(&row);
+  *row = Parse(text);
+  return index;
+}
+
+}  // namespace
+
+TEST_CASE("the apply worker gives what applying on the caller's thread gives") {
+  const unsigned seed = std::random_device()();
+  INFO("seed " << seed);
+  std::mt19937 rng(seed);
+  View direct, via_worker;
+  ApplyWorker worker;
+  std::map<int, std::vector<std::string>> table;  // id -> (id, g, x)
+  for (int step = 0; step < 20000; ++step) {
+    const int id = static_cast<int>(rng() % 300);
+    std::vector<std::string> row = {
+        std::to_string(id), std::string(1, "abcde"[rng() % 5]),
+        std::to_string(rng() % 1000) + "." + std::to_string(10 + rng() % 90)};
+    auto old = table.find(id);
+    ApplyWorker::Op op{via_worker.m.get(), &via_worker.row_map, &via_worker.name,
+                       via_worker.store.get(), Lsn(static_cast<uint64_t>(step + 1))};
+    Status s;
+    if (old == table.end()) {
+      op.new_row = AddRow(worker, row);
+      s = direct.m->ApplyValues(Parse(row), direct.row_map, 1, *direct.store);
+      table[id] = row;
+    } else if (rng() % 3 == 0) {
+      op.old_row = AddRow(worker, old->second);
+      s = direct.m->ApplyValues(Parse(old->second), direct.row_map, -1, *direct.store);
+      table.erase(old);
+    } else {
+      op.old_row = AddRow(worker, old->second);
+      op.new_row = AddRow(worker, row);
+      s = direct.m->ApplyUpdateValues(Parse(old->second), Parse(row), direct.row_map,
+                                      *direct.store);
+      old->second = row;
+    }
+    REQUIRE(s.ok());
+    worker.AddOp(op);
+    REQUIRE(worker.EndChange().ok());
+    if (step % 3000 == 2999) {
+      REQUIRE(worker.Drain().ok());
+      REQUIRE(via_worker.Flush() == direct.Flush());
+    }
+  }
+  REQUIRE(worker.Drain().ok());
+  const auto expected = direct.Flush();
+  CHECK(via_worker.Flush() == expected);
+  CHECK(expected.size() == 5);
+}
+
+TEST_CASE("an apply worker error names the view and the transaction, once, and stops it") {
+  View v;
+  ApplyWorker worker;
+  auto op = [&](Lsn lsn) {
+    return ApplyWorker::Op{v.m.get(), &v.row_map, &v.name, v.store.get(), lsn};
+  };
+  // Deleting a row that was never there: its value count goes negative.
+  ApplyWorker::Op bad = op(Lsn(0x10));
+  bad.old_row = AddRow(worker, {"1", "a", "5.00"});
+  worker.AddOp(bad);
+  REQUIRE(worker.EndChange().ok());  // not handed over yet
+  // Changes after the error are not applied.
+  for (int i = 0; i < 2000; ++i) {
+    ApplyWorker::Op later = op(Lsn(0x20));
+    later.new_row = AddRow(worker, {"2", "b", "1.00"});
+    worker.AddOp(later);
+    worker.EndChange().IgnoreError();
+  }
+  Status s = worker.Drain();
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.message().find("in transaction committing at 0/10") != std::string::npos);
+  CHECK(s.message().find("view v") != std::string::npos);
+  CHECK(s.message().find("value count went negative") != std::string::npos);
+  CHECK(worker.Drain().ok());  // reported once
+  v.m->Reset();
+  CHECK(v.Flush().empty());
+  // It works again after the error was taken.
+  ApplyWorker::Op good = op(Lsn(0x30));
+  good.new_row = AddRow(worker, {"3", "c", "2.50"});
+  worker.AddOp(good);
+  REQUIRE(worker.EndChange().ok());
+  REQUIRE(worker.Drain().ok());
+  CHECK(v.Flush() == std::map<std::string, std::string>{{"c", "c 1 2.50 2.50 2.50 "}});
+}
