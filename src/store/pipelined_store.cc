@@ -21,7 +21,13 @@ void PipelinedStore::Run() {
     cv_.wait(lock, [&] { return stop_ || pending_; });
     if (!pending_) return;
     lock.unlock();
-    // batch_ and after_write_ are not touched by the caller while pending_.
+    // batch_ and after_write_ are not touched by the caller while pending_. Sorting the batch
+    // here keeps it off the caller's thread (for a large batch, tens of milliseconds).
+    batch_.Seal();
+    lock.lock();
+    sealed_ = true;
+    cv_.notify_all();
+    lock.unlock();
     Status s = base_->Write(batch_, sync_);
     if (s.ok() && after_write_) s = after_write_();
     lock.lock();
@@ -54,10 +60,10 @@ bool PipelinedStore::busy() const {
 
 Status PipelinedStore::Submit(KvBatch batch, bool sync, std::function<Status()> after_write) {
   TALLY_RETURN_IF_ERROR(Wait());
-  batch.Seal();
   {
     std::lock_guard lock(mu_);
     batch_ = std::move(batch);
+    sealed_ = false;
     sync_ = sync;
     after_write_ = std::move(after_write);
     pending_ = true;
@@ -67,9 +73,16 @@ Status PipelinedStore::Submit(KvBatch batch, bool sync, std::function<Status()> 
 }
 
 Result<std::optional<std::string>> PipelinedStore::Get(std::string_view key) {
-  // Only this thread replaces batch_, so reading it needs no lock; if the job finishes
-  // meanwhile, the store holds what the batch says anyway.
-  if (batch_.sealed()) {
+  // Only the caller replaces batch_ (Submit, Wait), and never while it reads: once sealed,
+  // batch_ is read without the lock. If the job finishes meanwhile, the store holds what the
+  // batch says anyway.
+  bool in_batch = false;
+  {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !pending_ || sealed_; });
+    in_batch = pending_ || batch_.sealed();
+  }
+  if (in_batch) {
     if (auto found = batch_.Find(key)) {
       if (!*found) return std::optional<std::string>();
       return std::optional<std::string>(std::string(**found));

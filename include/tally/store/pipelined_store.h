@@ -2,13 +2,16 @@
 // caller can go on with the next batch while RocksDB (and whatever must follow the write, such
 // as the sink transaction) works on the last one.
 //
-// At most one batch is in flight. Reads see it: Get looks in the in-flight batch first (it is
-// sealed and immutable), then in the store, which is safe because the write cannot change a
-// key the batch does not hold. Iterators and direct writes wait for the in-flight batch.
+// At most one batch is in flight. Reads see it: Get looks in the in-flight batch first (once
+// the background thread has sealed it, it is immutable), then in the store, which is safe
+// because the write cannot change a key the batch does not hold. Iterators and direct writes
+// wait for the in-flight batch.
 // A failed job's Status is returned by the next Wait or Submit (once), and by every Write
 // until then; after a failure no job runs until the caller has waited.
 //
-// Thread safety: all methods are for one caller thread; the background thread only runs jobs.
+// Thread safety: Submit, Wait, WaitFor, busy and Write are for one caller thread; Get and
+// NewIterator may also come from other threads, but not while the caller runs Submit or
+// Wait. The background thread only seals batches and runs jobs.
 #pragma once
 
 #include <chrono>
@@ -57,6 +60,7 @@ class PipelinedStore : public KvStore {
   bool sync_ = false;
   std::function<Status()> after_write_;
   bool pending_ = false;  // submitted, not finished
+  bool sealed_ = false;   // batch_ has been sealed by the background thread
   bool stop_ = false;
   Status result_;
   std::thread thread_;
