@@ -880,8 +880,8 @@ Status Daemon::ApplyGroupChange(TableGroup& g, const pgoutput::RowChange& c, boo
       if (c.has_new_tuple) TALLY_RETURN_IF_ERROR(parse(fields_new_, &new_row));
       parsed = true;
     }
-    apply_->AddOp({v->maintainer.get(), &v->positions, &v->config->name, state_.get(),
-                   commit_lsn, old_row, new_row});
+    apply_->AddOp({v->maintainer.get(), &v->positions, &v->config->name, state_.get(), commit_lsn,
+                   old_row, new_row});
   }
   if (has_pk) {
     if (!c.has_new_tuple) {
@@ -1225,44 +1225,58 @@ Status Daemon::StreamOnce() {
   LearnWalEnd();  // lag_bytes is right from the first batch
   auto last_feedback = Clock::now();
   pgoutput::CopyMessage frame;
+  // While messages keep coming, the checks below (each reads the clock) run once every
+  // kChecksEvery messages rather than before every message.
+  constexpr int kChecksEvery = 64;
+  int burst = 0;  // XLogData messages handled since the checks last ran
   while (!g_stop_requested.load()) {
-    if (inflight_ && !pipe_->busy()) TALLY_RETURN_IF_ERROR(SettleWrites());
-    // The daemon row <meta>.freshness reads; while a batch is in flight the sink is its
-    // thread's, and the batch writes the row itself.
-    if (!inflight_) TALLY_RETURN_IF_ERROR(sink_->ReportIfDue());
-    TALLY_RETURN_IF_ERROR(ServiceJobs());
-    if (stop_when_idle_ && !job_ && pending_jobs_.empty() && !in_transaction_) break;
-    auto now = Clock::now();
-    std::chrono::milliseconds wait(100);
-    if (batch_dirty_) {
-      auto due = batch_started_ + config_.max_batch_ms;
-      if (now >= due &&
-          now - lag_checked_at_ > std::chrono::milliseconds(recheck_lag_ ? 20 : 500)) {
-        recheck_lag_ = false;
-        // pgoutput's XLogData does not carry the server's WAL end: ask.
-        lag_checked_at_ = now;
-        auto r = source_->Exec("SELECT pg_current_wal_lsn()");
-        if (r.ok()) {
-          auto end = Lsn::Parse(r->get(0, 0));
-          if (end.ok()) sink_->monitor().NoteWalEnd(*end);
-          behind_bytes_ = end.ok() && *end > last_received_ ? end->value - last_received_.value : 0;
+    std::chrono::milliseconds wait(0);
+    const bool check = burst == 0 || burst >= kChecksEvery;
+    if (check) {
+      burst = 0;
+      if (inflight_ && !pipe_->busy()) TALLY_RETURN_IF_ERROR(SettleWrites());
+      // The daemon row <meta>.freshness reads; while a batch is in flight the sink is its
+      // thread's, and the batch writes the row itself.
+      if (!inflight_) TALLY_RETURN_IF_ERROR(sink_->ReportIfDue());
+      TALLY_RETURN_IF_ERROR(ServiceJobs());
+      if (stop_when_idle_ && !job_ && pending_jobs_.empty() && !in_transaction_) break;
+      auto now = Clock::now();
+      wait = std::chrono::milliseconds(100);
+      if (batch_dirty_) {
+        auto due = batch_started_ + config_.max_batch_ms;
+        if (now >= due &&
+            now - lag_checked_at_ > std::chrono::milliseconds(recheck_lag_ ? 20 : 500)) {
+          recheck_lag_ = false;
+          // pgoutput's XLogData does not carry the server's WAL end: ask.
+          lag_checked_at_ = now;
+          auto r = source_->Exec("SELECT pg_current_wal_lsn()");
+          if (r.ok()) {
+            auto end = Lsn::Parse(r->get(0, 0));
+            if (end.ok()) sink_->monitor().NoteWalEnd(*end);
+            behind_bytes_ =
+                end.ok() && *end > last_received_ ? end->value - last_received_.value : 0;
+          }
         }
+        // Far behind the server (a backlog after downtime), staleness is already high and
+        // bigger batches catch up faster: a group touched many times is written once.
+        const bool catching_up =
+            CatchingUp() && now < batch_started_ + config_.max_batch_ms * kCatchUpTimeFactor;
+        if (now >= due && !in_transaction_ && !catching_up) {
+          TALLY_RETURN_IF_ERROR(Flush());
+          last_feedback = Clock::now();
+          continue;
+        }
+        wait = std::chrono::duration_cast<std::chrono::milliseconds>(due - now);
+        if (wait.count() < 1) wait = std::chrono::milliseconds(1);
       }
-      // Far behind the server (a backlog after downtime), staleness is already high and
-      // bigger batches catch up faster: a group touched many times is written once.
-      const bool catching_up = CatchingUp() &&
-                               now < batch_started_ + config_.max_batch_ms * kCatchUpTimeFactor;
-      if (now >= due && !in_transaction_ && !catching_up) {
-        TALLY_RETURN_IF_ERROR(Flush());
-        last_feedback = Clock::now();
-        continue;
-      }
-      wait = std::chrono::duration_cast<std::chrono::milliseconds>(due - now);
-      if (wait.count() < 1) wait = std::chrono::milliseconds(1);
+      wait = std::min(wait, sink_->monitor().UntilReportDue());
     }
-    wait = std::min(wait, sink_->monitor().UntilReportDue());
     TALLY_ASSIGN_OR_RETURN(std::string_view data, repl_->Receive(wait));
     if (data.empty()) {
+      if (!check) {
+        burst = 0;  // the burst is over: the checks run now
+        continue;
+      }
       // Nothing came: perhaps caught up. The next look at the server's WAL end tells.
       if (CatchingUp()) recheck_lag_ = true;
       // Idle: say we are alive, and let an idle slot move on (the keepalive position was
@@ -1278,8 +1292,10 @@ Status Daemon::StreamOnce() {
       const auto& x = frame.xlog_data;
       last_received_ = x.wal_start;
       TALLY_RETURN_IF_ERROR(HandleMessage(x.payload));
+      ++burst;
       continue;
     }
+    burst = 0;
     const auto& k = frame.keepalive;
     sink_->monitor().NoteWalEnd(k.wal_end);
     if (!in_transaction_) TALLY_RETURN_IF_ERROR(BeforePosition(k.wal_end));
