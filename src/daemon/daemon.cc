@@ -777,7 +777,8 @@ Status Daemon::ApplyGroupChange(TableGroup& g, const pgoutput::RowChange& c, boo
   const size_t width = g.columns.size();
   auto pk_of = [&](const pgoutput::TupleData& t, std::string* out) -> Status {
     out->clear();
-    std::vector<std::optional<std::string_view>> f;
+    auto& f = pk_scratch_;
+    f.clear();
     for (int idx : g.pk_fields) {
       const auto& field = t.fields[idx];
       if (field.kind != TupleFieldKind::kText) {

@@ -238,6 +238,7 @@ class Daemon {
   Clock::time_point last_idle_advance_;
   std::vector<std::optional<std::string_view>> fields_old_, fields_new_;
   std::vector<std::optional<std::string_view>> stored_row_;
+  std::vector<std::optional<std::string_view>> pk_scratch_;
   std::string pk_old_, pk_new_, encoded_row_;
 
   // Jobs.

@@ -17,10 +17,12 @@ size_t RowStore::BytesOf(const EntryMap::value_type& e) {
 Result<std::optional<std::string_view>> RowStore::Lookup(std::string_view pk_key,
                                                          store::KvStore& store) {
   using Found = std::optional<std::string_view>;
+  last_ = nullptr;
   key_scratch_.assign(pk_key);
   auto it = entries_.find(key_scratch_);
   if (it != entries_.end()) {
     it->second.recent = true;
+    last_ = &*it;
     return it->second.row ? Found(*it->second.row) : Found();
   }
   if (truncated_) return Found();
@@ -31,31 +33,38 @@ Result<std::optional<std::string_view>> RowStore::Lookup(std::string_view pk_key
   // Read once, likely changed again: keep it (and answer from the kept copy).
   auto& e = *entries_.emplace(key_scratch_, Entry{std::move(stored), false, true}).first;
   cache_bytes_ += BytesOf(e);
+  last_ = &e;
   return Found(*e.second.row);
 }
 
-RowStore::EntryMap::iterator RowStore::Touch(std::string_view pk_key) {
-  key_scratch_.assign(pk_key);
-  auto [it, inserted] = entries_.try_emplace(key_scratch_);
-  if (!inserted) cache_bytes_ -= BytesOf(*it);
-  it->second.recent = true;
-  if (!it->second.dirty) {
-    it->second.dirty = true;
-    dirty_.push_back(&*it);
+RowStore::EntryMap::value_type* RowStore::Touch(std::string_view pk_key) {
+  EntryMap::value_type* e = last_;
+  if (e != nullptr && e->first == pk_key) {
+    cache_bytes_ -= BytesOf(*e);
+  } else {
+    key_scratch_.assign(pk_key);
+    auto [it, inserted] = entries_.try_emplace(key_scratch_);
+    e = &*it;
+    if (!inserted) cache_bytes_ -= BytesOf(*e);
   }
-  return it;
+  e->second.recent = true;
+  if (!e->second.dirty) {
+    e->second.dirty = true;
+    dirty_.push_back(e);
+  }
+  return e;
 }
 
 void RowStore::Put(std::string_view pk_key, std::string_view encoded_row) {
-  auto it = Touch(pk_key);
-  it->second.row.emplace(encoded_row);
-  cache_bytes_ += BytesOf(*it);
+  auto* e = Touch(pk_key);
+  e->second.row.emplace(encoded_row);
+  cache_bytes_ += BytesOf(*e);
 }
 
 void RowStore::Erase(std::string_view pk_key) {
-  auto it = Touch(pk_key);
-  it->second.row.reset();
-  cache_bytes_ += BytesOf(*it);
+  auto* e = Touch(pk_key);
+  e->second.row.reset();
+  cache_bytes_ += BytesOf(*e);
 }
 
 void RowStore::Truncate() {
@@ -64,6 +73,7 @@ void RowStore::Truncate() {
 }
 
 void RowStore::Reset() {
+  last_ = nullptr;
   entries_.clear();
   dirty_.clear();
   cache_bytes_ = 0;
@@ -71,6 +81,7 @@ void RowStore::Reset() {
 }
 
 Status RowStore::Flush(store::KvStore& store, store::KvBatch& batch) {
+  last_ = nullptr;  // entries go below
   const std::string prefix = Prefix();
   if (truncated_) TALLY_RETURN_IF_ERROR(store::DeletePrefix(store, prefix, &batch));
   std::string key = prefix;

@@ -63,7 +63,7 @@ class RowStore {
     bool recent = true;
   };
   using EntryMap = std::unordered_map<std::string, Entry>;
-  EntryMap::iterator Touch(std::string_view pk_key);
+  EntryMap::value_type* Touch(std::string_view pk_key);
   static size_t BytesOf(const EntryMap::value_type& e);
   void EvictToBudget();
 
@@ -71,6 +71,10 @@ class RowStore {
   std::vector<std::string> columns_;
   EntryMap entries_;
   std::vector<EntryMap::value_type*> dirty_;
+  // The entry the last Lookup found or loaded (nullptr: none): the Put or Erase that follows
+  // for the same key needs no second hash lookup. Elements of an unordered_map keep their
+  // address until erased, which only Flush, Reset and Truncate do.
+  EntryMap::value_type* last_ = nullptr;
   bool truncated_ = false;
   std::string key_scratch_;
   size_t cache_bytes_ = 0;
