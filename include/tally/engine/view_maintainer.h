@@ -123,7 +123,6 @@ class ViewMaintainer {
     // (agg::EncodeValue), in one string: one allocation, one move when a run shifts.
     std::string bytes;
     uint32_t sort_key_size = 0;
-    uint64_t head = 0;  // the sort key's first 8 bytes, big-endian: most compares stop here
     int64_t count = 0;
 
     void Assign(std::string_view sort_key, std::string_view value);
@@ -141,6 +140,9 @@ class ViewMaintainer {
     bool stored = false;                // a key for it exists in the store, under stored_hi
     std::optional<std::string> stored_hi;
     std::vector<ValueEntry> entries;  // ascending; counts > 0
+    // Per entry its sort key's first 8 bytes, big-endian: a lookup searches these few cache
+    // lines first and reads only the entries whose head equals the sought one's.
+    std::vector<uint64_t> heads;
     bool dirty = false;
   };
   // The loaded runs of one group's value counts for one aggregate argument, by range start:
