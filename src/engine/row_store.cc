@@ -17,8 +17,7 @@ size_t RowStore::BytesOf(const EntryMap::value_type& e) {
 Result<std::optional<std::string_view>> RowStore::Lookup(std::string_view pk_key,
                                                          store::KvStore& store) {
   using Found = std::optional<std::string_view>;
-  key_scratch_.assign(pk_key);
-  auto it = entries_.find(key_scratch_);
+  auto it = entries_.find(pk_key);
   if (it != entries_.end()) {
     it->second.recent = true;
     return it->second.row ? Found(*it->second.row) : Found();
@@ -29,14 +28,13 @@ Result<std::optional<std::string_view>> RowStore::Lookup(std::string_view pk_key
   TALLY_ASSIGN_OR_RETURN(auto stored, store.Get(key));
   if (!stored) return Found();
   // Read once, likely changed again: keep it (and answer from the kept copy).
-  auto& e = *entries_.emplace(key_scratch_, Entry{std::move(stored), false, true}).first;
+  auto& e = *entries_.emplace(pk_key, Entry{std::move(stored), false, true}).first;
   cache_bytes_ += BytesOf(e);
   return Found(*e.second.row);
 }
 
 RowStore::EntryMap::iterator RowStore::Touch(std::string_view pk_key) {
-  key_scratch_.assign(pk_key);
-  auto [it, inserted] = entries_.try_emplace(key_scratch_);
+  auto [it, inserted] = entries_.try_emplace(pk_key);
   if (!inserted) cache_bytes_ -= BytesOf(*it);
   it->second.recent = true;
   if (!it->second.dirty) {

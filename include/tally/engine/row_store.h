@@ -14,11 +14,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "tally/core/status.h"
 #include "tally/engine/cache_budget.h"
+#include "tally/engine/node_map.h"
 #include "tally/engine/view_maintainer.h"
 #include "tally/store/kv.h"
 
@@ -62,7 +62,7 @@ class RowStore {
     bool dirty = false;
     bool recent = true;
   };
-  using EntryMap = std::unordered_map<std::string, Entry>;
+  using EntryMap = NodeMap<Entry>;
   EntryMap::iterator Touch(std::string_view pk_key);
   static size_t BytesOf(const EntryMap::value_type& e);
   void EvictToBudget();
@@ -72,7 +72,6 @@ class RowStore {
   EntryMap entries_;
   std::vector<EntryMap::value_type*> dirty_;
   bool truncated_ = false;
-  std::string key_scratch_;
   size_t cache_bytes_ = 0;
   std::shared_ptr<CacheBudget> budget_ = [this] {
     auto b = std::make_shared<CacheBudget>(size_t{64} << 20);

@@ -29,6 +29,7 @@
 #include "tally/core/status.h"
 #include "tally/core/value.h"
 #include "tally/engine/cache_budget.h"
+#include "tally/engine/node_map.h"
 #include "tally/store/kv.h"
 
 namespace date {
@@ -163,7 +164,7 @@ class ViewMaintainer {
     bool recent = false;               // used since the cache last looked for what to evict
     size_t bytes = 0;                  // approximate memory, counted in cache_bytes_
   };
-  using GroupMap = std::unordered_map<std::string, GroupState>;
+  using GroupMap = NodeMap<GroupState>;
 
   Result<GroupState*> LoadGroup(const std::string& group_key, std::span<const Value> keys,
                                 store::KvStore& store);
