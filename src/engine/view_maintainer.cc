@@ -568,10 +568,11 @@ Result<ViewMaintainer::ValueChunk*> ViewMaintainer::FindChunk(const std::string&
 }
 
 void ViewMaintainer::ValueEntry::Assign(std::string_view sort_key, std::string_view value) {
-  bytes.reserve(sort_key.size() + value.size());
-  bytes.assign(sort_key);
-  bytes.append(value);
+  bytes = std::make_unique_for_overwrite<char[]>(sort_key.size() + value.size());
+  std::memcpy(bytes.get(), sort_key.data(), sort_key.size());
+  std::memcpy(bytes.get() + sort_key.size(), value.data(), value.size());
   sort_key_size = static_cast<uint32_t>(sort_key.size());
+  value_size = static_cast<uint32_t>(value.size());
 }
 
 Result<int> ViewMaintainer::AddToChunk(ValueChunk& chunk, std::string_view sort_key,
@@ -579,21 +580,36 @@ Result<int> ViewMaintainer::AddToChunk(ValueChunk& chunk, std::string_view sort_
   auto& entries = chunk.entries;
   auto& heads = chunk.heads;
   const uint64_t head = SortKeyHead(sort_key);
-  // The entries whose head equals this one's: usually none or one, so the sort keys themselves
-  // are compared only there.
+  // Among entries with this head (usually none or one), the full sort keys decide; those of
+  // at most 8 bytes are their heads (zero-padded) and sizes, so their bytes stay unread.
+  auto compare = [&](const ValueEntry& e) {
+    if (e.sort_key_size <= 8 && sort_key.size() <= 8) {
+      return e.sort_key_size < sort_key.size() ? -1 : e.sort_key_size > sort_key.size();
+    }
+    return e.sort_key().compare(sort_key);
+  };
   size_t pos = HeadLowerBound(heads, head);
+  int found = 1;  // entries[pos] compared to the sought key (1: past it or no entry there)
   if (pos < heads.size() && heads[pos] == head) {
-    const size_t last = static_cast<size_t>(
-        std::upper_bound(heads.begin() + static_cast<ptrdiff_t>(pos), heads.end(), head) -
-        heads.begin());
-    pos = static_cast<size_t>(
-        std::lower_bound(entries.begin() + static_cast<ptrdiff_t>(pos),
-                         entries.begin() + static_cast<ptrdiff_t>(last), sort_key,
-                         [](const ValueEntry& e, std::string_view k) { return e.sort_key() < k; }) -
-        entries.begin());
+    // Binary search: a run can hold thousands of entries with one head until it is split.
+    size_t last = pos + 1;
+    if (last < heads.size() && heads[last] == head) {
+      last = static_cast<size_t>(
+          std::upper_bound(heads.begin() + static_cast<ptrdiff_t>(last), heads.end(), head) -
+          heads.begin());
+    }
+    while (pos < last) {
+      const size_t mid = pos + (last - pos) / 2;
+      if (compare(entries[mid]) < 0) {
+        pos = mid + 1;
+      } else {
+        last = mid;
+      }
+    }
+    if (pos < heads.size() && heads[pos] == head) found = compare(entries[pos]);
   }
   chunk.dirty = true;
-  if (pos < entries.size() && heads[pos] == head && entries[pos].sort_key() == sort_key) {
+  if (found == 0) {
     ValueEntry& e = entries[pos];
     e.count += weight;
     if (e.count > 0) return 0;
@@ -898,10 +914,8 @@ void ViewMaintainer::MarkFlushed(const std::string& group_key, GroupState& g) {
         c.dirty = false;
       }
       bytes += 96 + it->first.size() + (c.hi ? c.hi->size() : 0) +
-               c.entries.size() * (sizeof(ValueEntry) + sizeof(uint64_t) + 16);
-      for (const ValueEntry& e : c.entries) {
-        if (e.bytes.size() > 15) bytes += e.bytes.size();
-      }
+               c.entries.size() * (sizeof(ValueEntry) + sizeof(uint64_t) + 16 + 16);
+      for (const ValueEntry& e : c.entries) bytes += e.sort_key_size + e.value_size;
       ++it;
     }
   }

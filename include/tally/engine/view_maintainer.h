@@ -121,14 +121,18 @@ class ViewMaintainer {
   // One stored value count: how many rows of the group have this aggregate argument.
   struct ValueEntry {
     // The sort key (agg::AppendSortKey under the database's collation) then the value
-    // (agg::EncodeValue), in one string: one allocation, one move when a run shifts.
-    std::string bytes;
+    // (agg::EncodeValue), in one heap block: one allocation, and a run's insert or erase
+    // shifts entries of 24 bytes with a pointer move each.
+    std::unique_ptr<char[]> bytes;
     uint32_t sort_key_size = 0;
+    uint32_t value_size = 0;
     int64_t count = 0;
 
     void Assign(std::string_view sort_key, std::string_view value);
-    std::string_view sort_key() const { return std::string_view(bytes).substr(0, sort_key_size); }
-    std::string_view value() const { return std::string_view(bytes).substr(sort_key_size); }
+    std::string_view sort_key() const { return std::string_view(bytes.get(), sort_key_size); }
+    std::string_view value() const {
+      return std::string_view(bytes.get() + sort_key_size, value_size);
+    }
   };
   // A run of one group's value counts (for one aggregate argument), stored under one key. The
   // runs of a set partition the sort-key space into ranges [lo, hi); a run is stored under
