@@ -211,24 +211,24 @@ void ViewMaintainer::Reset() {
   group_count_delta_ = 0;
 }
 
-Status ViewMaintainer::Parse(RowFields row) {
+Status ViewMaintainer::Parse(RowFields row, std::vector<Value>* out) {
   const auto& cols = plan_.input_columns;
   if (row.size() != cols.size()) {
     return Status::Internal("view " + plan_.name + ": row has " + std::to_string(row.size()) +
                             " fields, the plan reads " + std::to_string(cols.size()));
   }
-  row_values_.resize(cols.size());
+  out->resize(cols.size());
   for (size_t i = 0; i < cols.size(); ++i) {
     const auto& col = plan_.source.columns[cols[i]];
     if (!row[i]) {
-      row_values_[i] = Value::Null(col.type_oid);
+      (*out)[i] = Value::Null(col.type_oid);
       continue;
     }
     auto v = Value::ParseText(col.type_oid, *row[i]);
     if (!v.ok()) {
       return v.status().WithContext("view " + plan_.name + ", column " + col.name);
     }
-    row_values_[i] = std::move(v).value();
+    (*out)[i] = std::move(v).value();
   }
   return Status::Ok();
 }
@@ -331,8 +331,8 @@ std::string ViewMaintainer::ValueCountPrefix(const std::string& group_key, size_
 }
 
 Status ViewMaintainer::EvaluateRow(RowFields row, RowEval* out) {
-  TALLY_RETURN_IF_ERROR(Parse(row));
-  return EvaluateValues(row_values_, {}, out);
+  TALLY_RETURN_IF_ERROR(Parse(row, &out->row_values));
+  return EvaluateValues(out->row_values, {}, out);
 }
 
 Status ViewMaintainer::EvaluateValues(std::span<const Value> row, std::span<const int> row_map,
@@ -358,6 +358,7 @@ Status ViewMaintainer::EvaluateValues(std::span<const Value> row, std::span<cons
   const size_t n = plan_.aggregates.size();
   out->included.assign(n, 0);
   out->inputs.resize(n);
+  out->computed.resize(n);
   for (size_t i = 0; i < n; ++i) {
     const auto& call = plan_.aggregates[i];
     if (call.filter) {
@@ -366,19 +367,20 @@ Status ViewMaintainer::EvaluateValues(std::span<const Value> row, std::span<cons
       if (!*pass) continue;
     }
     out->included[i] = 1;
-    out->inputs[i] = Value();
-    if (call.arg) {
-      auto v = compiler::Evaluate(*call.arg, ctx);
-      if (!v.ok()) return v.status().WithContext("view " + plan_.name + ", aggregate argument");
-      out->inputs[i] = std::move(v).value();
+    if (!call.arg) {
+      out->computed[i] = Value();
+      out->inputs[i] = &out->computed[i];
+      continue;
     }
+    Status s = compiler::EvaluateInPlace(*call.arg, ctx, &out->computed[i], &out->inputs[i]);
+    if (!s.ok()) return s.WithContext("view " + plan_.name + ", aggregate argument");
   }
   return Status::Ok();
 }
 
 bool ViewMaintainer::SameContribution(const RowEval& a, const RowEval& b, size_t i) const {
   if (a.included[i] != b.included[i]) return false;
-  return !a.included[i] || a.inputs[i].Identical(b.inputs[i]);
+  return !a.included[i] || a.inputs[i]->Identical(*b.inputs[i]);
 }
 
 Status ViewMaintainer::FoldRow(const RowEval& e, int64_t weight, const RowEval* unchanged_from,
@@ -398,7 +400,7 @@ Status ViewMaintainer::FoldRow(const RowEval& e, int64_t weight, const RowEval* 
   for (size_t i = 0; i < plan_.aggregates.size(); ++i) {
     if (!e.included[i]) continue;
     if (unchanged_from != nullptr && SameContribution(e, *unchanged_from, i)) continue;
-    const Value& input = e.inputs[i];
+    const Value& input = *e.inputs[i];
     if (IsValueCounted(specs_[i])) {
       if (input.is_null() || value_count_slot_[i] != i) continue;
       sort_scratch_.clear();

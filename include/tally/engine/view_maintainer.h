@@ -199,7 +199,7 @@ class ViewMaintainer {
   void EvictToBudget();
   Result<std::optional<SinkRow>> ComputeRow(const GroupState& g) const;
   SinkRow DeletionRow(const GroupState& g) const;
-  Status Parse(RowFields row);
+  Status Parse(RowFields row, std::vector<Value>* out);
   // A row, evaluated: whether it passes WHERE, its group, and per aggregate whether FILTER
   // lets it in and its argument.
   struct RowEval {
@@ -207,7 +207,11 @@ class ViewMaintainer {
     std::string group_key;
     std::vector<Value> keys;
     std::vector<char> included;
-    std::vector<Value> inputs;
+    // Per aggregate its argument: into the evaluated row, the plan, or `computed` (a NULL
+    // there for aggregates without one), valid while the row is.
+    std::vector<const Value*> inputs;
+    std::vector<Value> computed;
+    std::vector<Value> row_values;  // a text row, parsed (ApplyRow, ApplyUpdate)
   };
   Status EvaluateRow(RowFields row, RowEval* out);
   Status EvaluateValues(std::span<const Value> row, std::span<const int> row_map, RowEval* out);
@@ -243,7 +247,6 @@ class ViewMaintainer {
   int64_t group_count_delta_ = 0;
 
   // Scratch, reused per row to avoid allocation.
-  std::vector<Value> row_values_;
   RowEval eval_old_, eval_new_;
   std::string sort_scratch_;
   mutable std::string value_scratch_;  // AddToChunk
