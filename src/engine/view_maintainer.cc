@@ -272,11 +272,13 @@ void ViewMaintainer::EncodeGroup(const GroupState& g, std::string* out) const {
   AppendU32(static_cast<uint32_t>(g.keys.size()), out);
   for (const auto& k : g.keys) agg::EncodeValue(k, out);
   AppendU32(static_cast<uint32_t>(g.accumulators.size()), out);
-  std::string acc;
   for (const auto& a : g.accumulators) {
-    acc.clear();
-    agg::EncodeAccumulator(a, &acc);
-    AppendBytes(acc, out);
+    // As AppendBytes, encoded in place: the length is filled in after.
+    const size_t at = out->size();
+    AppendU32(0, out);
+    agg::EncodeAccumulator(a, out);
+    const auto length = static_cast<uint32_t>(out->size() - at - 4);
+    for (int b = 0; b < 4; ++b) (*out)[at + b] = static_cast<char>(length >> (24 - 8 * b));
   }
   for (size_t i = 0; i < g.accumulators.size(); ++i) {
     const bool has = i < g.extremes.size() && !g.extremes[i].is_null();
@@ -480,6 +482,16 @@ namespace {
 
 constexpr char kBoundedRun = '\1';
 constexpr char kLastRun = '\2';
+
+void AppendRunKey(std::string_view prefix, std::optional<std::string_view> hi, std::string* out) {
+  out->append(prefix);
+  if (hi) {
+    out->push_back(kBoundedRun);
+    out->append(*hi);
+  } else {
+    out->push_back(kLastRun);
+  }
+}
 
 std::string RunKey(std::string_view prefix, const std::optional<std::string>& hi) {
   std::string key(prefix);
@@ -710,9 +722,10 @@ Status ViewMaintainer::DropEmptyChunks(const std::string& prefix, ValueSet& set,
 }
 
 void ViewMaintainer::WriteValueSet(const std::string& prefix, ValueSet& set,
-                                   store::KvBatch& batch) const {
+                                   store::KvBatch& batch) {
   // A run grown past kMaxRunEntries is split into runs of half that.
-  std::string value;
+  std::string& value = flush_value_;
+  std::string& key = flush_key_;
   for (auto& [start, chunk] : set) {
     if (!chunk.dirty || chunk.entries.empty()) continue;
     if (chunk.stored && chunk.stored_hi != chunk.hi) batch.Delete(RunKey(prefix, chunk.stored_hi));
@@ -720,21 +733,26 @@ void ViewMaintainer::WriteValueSet(const std::string& prefix, ValueSet& set,
     const size_t per_run = entries.size() > kMaxRunEntries ? kMaxRunEntries / 2 : kMaxRunEntries;
     for (size_t begin = 0; begin < entries.size(); begin += per_run) {
       const size_t end = std::min(entries.size(), begin + per_run);
-      const std::optional<std::string>& lo =
-          begin == 0 ? chunk.lo : std::optional<std::string>(entries[begin].sort_key());
+      // The run's lower bound: the chunk's for its first run, else its first entry.
+      const bool has_lo = begin > 0 || chunk.lo.has_value();
+      const std::string_view lo = begin > 0  ? entries[begin].sort_key()
+                                  : chunk.lo ? std::string_view(*chunk.lo)
+                                             : std::string_view();
       value.clear();
-      value.push_back(lo ? '\1' : '\0');
-      if (lo) AppendBytes(*lo, &value);
+      value.push_back(has_lo ? '\1' : '\0');
+      if (has_lo) AppendBytes(lo, &value);
       AppendU32(static_cast<uint32_t>(end - begin), &value);
       for (size_t i = begin; i < end; ++i) {
         AppendBytes(entries[i].sort_key(), &value);
         AppendI64(entries[i].count, &value);
         AppendBytes(entries[i].value(), &value);
       }
-      batch.Put(RunKey(prefix, end == entries.size()
-                                   ? chunk.hi
-                                   : std::optional<std::string>(entries[end].sort_key())),
-                value);
+      key.clear();
+      AppendRunKey(prefix,
+                   end == entries.size() ? std::optional<std::string_view>(chunk.hi)
+                                         : entries[end].sort_key(),
+                   &key);
+      batch.Put(key, value);
     }
   }
 }
@@ -840,6 +858,8 @@ Status ViewMaintainer::Flush(store::KvStore& store, store::KvBatch& batch,
     pending.clear();
   };
   std::vector<std::string> vanished;
+  const std::string group_prefix = GroupPrefix();
+  const std::string value_count_view_prefix = ValueCountViewPrefix();
   for (auto* entry : dirty_groups_) {
     const std::string& group_key = entry->first;
     GroupState& g = entry->second;
@@ -851,17 +871,23 @@ Status ViewMaintainer::Flush(store::KvStore& store, store::KvBatch& batch,
     if (keeps_value_counts_) {
       for (size_t slot = 0; slot < g.value_sets.size(); ++slot) {
         if (g.value_sets[slot].empty()) continue;
-        const std::string prefix = ValueCountPrefix(group_key, slot);
+        std::string& prefix = flush_prefix_;
+        prefix = value_count_view_prefix;
+        AppendU32(static_cast<uint32_t>(group_key.size()), &prefix);
+        prefix += group_key;
+        prefix.push_back(static_cast<char>(slot));  // as ValueCountPrefix
         TALLY_RETURN_IF_ERROR(DropEmptyChunks(prefix, g.value_sets[slot], store, batch));
         WriteValueSet(prefix, g.value_sets[slot], batch);
       }
       TALLY_RETURN_IF_ERROR(UpdateExtremes(g));
     }
-    std::string key = GroupPrefix() + group_key;
+    std::string& key = flush_key_;
+    key = group_prefix;
+    key += group_key;
     if (exists_now) {
-      std::string v;
-      EncodeGroup(g, &v);
-      batch.Put(key, v);
+      flush_value_.clear();
+      EncodeGroup(g, &flush_value_);
+      batch.Put(key, flush_value_);
     } else if (g.existed_before) {
       batch.Delete(key);
     }

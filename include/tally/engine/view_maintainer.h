@@ -190,7 +190,7 @@ class ViewMaintainer {
   Status DropEmptyChunks(const std::string& prefix, ValueSet& set, store::KvStore& store,
                          store::KvBatch& batch);
   // Writes the set's changed runs (split when grown) into `batch`.
-  void WriteValueSet(const std::string& prefix, ValueSet& set, store::KvBatch& batch) const;
+  void WriteValueSet(const std::string& prefix, ValueSet& set, store::KvBatch& batch);
   // min/max after the batch: from the first or last run when it was loaded (else unchanged).
   Status UpdateExtremes(GroupState& g);
   store::KvIterator& ReadIterator(store::KvStore& store);
@@ -251,6 +251,7 @@ class ViewMaintainer {
   std::string sort_scratch_;
   mutable std::string value_scratch_;  // AddToChunk
   std::string lookup_scratch_;
+  std::string flush_prefix_, flush_key_, flush_value_;  // Flush only
 };
 
 // Row encoding for the row store (row_store.h): per field a flag byte (0 NULL, 1 value), u32
