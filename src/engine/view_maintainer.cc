@@ -234,9 +234,10 @@ Status ViewMaintainer::Parse(RowFields row, std::vector<Value>* out) {
 }
 
 Result<ViewMaintainer::GroupState*> ViewMaintainer::LoadGroup(const std::string& group_key,
+                                                              uint64_t hash,
                                                               std::span<const Value> keys,
                                                               store::KvStore& store) {
-  auto it = groups_.find(group_key);
+  auto it = groups_.find(group_key, hash);
   if (it != groups_.end()) {
     GroupState& cached = it->second;
     cached.recent = true;
@@ -262,7 +263,7 @@ Result<ViewMaintainer::GroupState*> ViewMaintainer::LoadGroup(const std::string&
   }
   g.dirty = true;
   g.recent = true;
-  auto& entry = *groups_.emplace(group_key, std::move(g)).first;
+  auto& entry = *groups_.emplace(group_key, hash, std::move(g)).first;
   dirty_groups_.push_back(&entry);
   return &entry.second;
 }
@@ -357,6 +358,9 @@ Status ViewMaintainer::EvaluateValues(std::span<const Value> row, std::span<cons
   }
   out->group_key.clear();
   EncodeGroupKey(out->keys, &out->group_key);
+  // The group's lookup follows the arguments' evaluation: its first cache miss overlaps that.
+  out->group_hash = GroupMap::Hash(out->group_key);
+  groups_.Prefetch(out->group_hash);
   const size_t n = plan_.aggregates.size();
   out->included.assign(n, 0);
   out->inputs.resize(n);
@@ -387,7 +391,7 @@ bool ViewMaintainer::SameContribution(const RowEval& a, const RowEval& b, size_t
 
 Status ViewMaintainer::FoldRow(const RowEval& e, int64_t weight, const RowEval* unchanged_from,
                                store::KvStore& store) {
-  TALLY_ASSIGN_OR_RETURN(GroupState * g, LoadGroup(e.group_key, e.keys, store));
+  TALLY_ASSIGN_OR_RETURN(GroupState * g, LoadGroup(e.group_key, e.group_hash, e.keys, store));
   if (unchanged_from == nullptr) g->rows += weight;
   if (keeps_value_counts_) {
     // The value-count lookups below chase pointers (set, run, heads, entry) one set after the
@@ -845,7 +849,7 @@ Status ViewMaintainer::Flush(store::KvStore& store, store::KvBatch& batch,
   }
   if (!plan_.has_group_by) {
     // A view without GROUP BY has its one row even over an empty table.
-    TALLY_RETURN_IF_ERROR(LoadGroup(std::string(), {}, store).status());
+    TALLY_RETURN_IF_ERROR(LoadGroup(std::string(), GroupMap::Hash(""), {}, store).status());
   }
   // Pending summary rows, framed (u32 length, EncodeSinkRow), in runs of about
   // kPendingRunBytes per key: a few keys per batch rather than one per changed group.

@@ -62,9 +62,16 @@ class NodeMap {
   iterator begin() { return iterator(this, NextOccupied(0)); }
   iterator end() { return iterator(this, slots_.size()); }
 
-  iterator find(std::string_view key) {
+  // Starts loading the slot where the lookup of a key with `hash` begins, so that a find a
+  // little later does not wait for it.
+  void Prefetch(uint64_t hash) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[Home(hash)]);
+  }
+
+  iterator find(std::string_view key) { return find(key, Hash(key)); }
+  // With the key's Hash, computed before.
+  iterator find(std::string_view key, uint64_t hash) {
     if (size_ == 0) return end();
-    const uint64_t hash = Hash(key);
     for (size_t i = Home(hash);; i = (i + 1) & mask_) {
       const Slot& s = slots_[i];
       if (s.node == nullptr) return end();
@@ -73,8 +80,15 @@ class NodeMap {
   }
 
   // Inserts a default T under `key` unless one is there.
-  std::pair<iterator, bool> try_emplace(std::string_view key) { return Insert(key, nullptr); }
-  std::pair<iterator, bool> emplace(std::string_view key, T value) { return Insert(key, &value); }
+  std::pair<iterator, bool> try_emplace(std::string_view key) {
+    return Insert(key, Hash(key), nullptr);
+  }
+  std::pair<iterator, bool> emplace(std::string_view key, T value) {
+    return Insert(key, Hash(key), &value);
+  }
+  std::pair<iterator, bool> emplace(std::string_view key, uint64_t hash, T value) {
+    return Insert(key, hash, &value);
+  }
 
   iterator erase(iterator it) {
     size_t i = it.index_;
@@ -119,9 +133,8 @@ class NodeMap {
     return i;
   }
 
-  std::pair<iterator, bool> Insert(std::string_view key, T* value) {
+  std::pair<iterator, bool> Insert(std::string_view key, uint64_t hash, T* value) {
     if ((size_ + 1) * 4 > slots_.size() * 3) Grow();
-    const uint64_t hash = Hash(key);
     size_t i = Home(hash);
     for (;; i = (i + 1) & mask_) {
       const Slot& s = slots_[i];

@@ -170,8 +170,8 @@ class ViewMaintainer {
   };
   using GroupMap = NodeMap<GroupState>;
 
-  Result<GroupState*> LoadGroup(const std::string& group_key, std::span<const Value> keys,
-                                store::KvStore& store);
+  Result<GroupState*> LoadGroup(const std::string& group_key, uint64_t hash,
+                                std::span<const Value> keys, store::KvStore& store);
   Status DecodeGroup(std::string_view bytes, GroupState* g) const;
   void EncodeGroup(const GroupState& g, std::string* out) const;
   std::string ValueCountPrefix(const std::string& group_key, size_t slot) const;
@@ -205,6 +205,7 @@ class ViewMaintainer {
   struct RowEval {
     bool passes = false;
     std::string group_key;
+    uint64_t group_hash = 0;  // GroupMap::Hash(group_key)
     std::vector<Value> keys;
     std::vector<char> included;
     // Per aggregate its argument: into the evaluated row, the plan, or `computed` (a NULL
