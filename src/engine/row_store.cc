@@ -20,8 +20,10 @@ Result<std::optional<std::string_view>> RowStore::Lookup(std::string_view pk_key
   auto it = entries_.find(pk_key);
   if (it != entries_.end()) {
     it->second.recent = true;
+    last_ = &*it;
     return it->second.row ? Found(*it->second.row) : Found();
   }
+  last_ = nullptr;
   if (truncated_) return Found();
   std::string key = Prefix();
   key.append(pk_key);
@@ -30,30 +32,37 @@ Result<std::optional<std::string_view>> RowStore::Lookup(std::string_view pk_key
   // Read once, likely changed again: keep it (and answer from the kept copy).
   auto& e = *entries_.emplace(pk_key, Entry{std::move(stored), false, true}).first;
   cache_bytes_ += BytesOf(e);
+  last_ = &e;
   return Found(*e.second.row);
 }
 
-RowStore::EntryMap::iterator RowStore::Touch(std::string_view pk_key) {
-  auto [it, inserted] = entries_.try_emplace(pk_key);
-  if (!inserted) cache_bytes_ -= BytesOf(*it);
-  it->second.recent = true;
-  if (!it->second.dirty) {
-    it->second.dirty = true;
-    dirty_.push_back(&*it);
+RowStore::EntryMap::value_type* RowStore::Touch(std::string_view pk_key) {
+  EntryMap::value_type* e = last_;
+  // An UPDATE or DELETE looked its row up just before: no second search.
+  if (e == nullptr || e->first != pk_key) {
+    auto [it, inserted] = entries_.try_emplace(pk_key);
+    e = &*it;
+    if (inserted) cache_bytes_ += BytesOf(*e);
   }
-  return it;
+  cache_bytes_ -= BytesOf(*e);
+  e->second.recent = true;
+  if (!e->second.dirty) {
+    e->second.dirty = true;
+    dirty_.push_back(e);
+  }
+  return e;
 }
 
 void RowStore::Put(std::string_view pk_key, std::string_view encoded_row) {
-  auto it = Touch(pk_key);
-  it->second.row.emplace(encoded_row);
-  cache_bytes_ += BytesOf(*it);
+  auto* e = Touch(pk_key);
+  e->second.row.emplace(encoded_row);
+  cache_bytes_ += BytesOf(*e);
 }
 
 void RowStore::Erase(std::string_view pk_key) {
-  auto it = Touch(pk_key);
-  it->second.row.reset();
-  cache_bytes_ += BytesOf(*it);
+  auto* e = Touch(pk_key);
+  e->second.row.reset();
+  cache_bytes_ += BytesOf(*e);
 }
 
 void RowStore::Truncate() {
@@ -62,6 +71,7 @@ void RowStore::Truncate() {
 }
 
 void RowStore::Reset() {
+  last_ = nullptr;
   entries_.clear();
   dirty_.clear();
   cache_bytes_ = 0;
@@ -69,6 +79,7 @@ void RowStore::Reset() {
 }
 
 Status RowStore::Flush(store::KvStore& store, store::KvBatch& batch) {
+  last_ = nullptr;  // erased below, or evicted
   const std::string prefix = Prefix();
   if (truncated_) TALLY_RETURN_IF_ERROR(store::DeletePrefix(store, prefix, &batch));
   std::string key = prefix;

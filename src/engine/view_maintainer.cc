@@ -8,10 +8,21 @@
 
 namespace tally::engine {
 
-using store::AppendU32;
 using store::ReadU32;
 
 namespace {
+
+// store::AppendU32 and AppendU64, inlined: Flush calls them for every value of every run.
+void AppendU32(uint32_t v, std::string* out) {
+  const char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16),
+                     static_cast<char>(v >> 8), static_cast<char>(v)};
+  out->append(b, 4);
+}
+
+void AppendU64(uint64_t v, std::string* out) {
+  AppendU32(static_cast<uint32_t>(v >> 32), out);
+  AppendU32(static_cast<uint32_t>(v), out);
+}
 
 constexpr char kGroupTag = 'g';
 constexpr char kValueCountTag = 'x';
@@ -42,7 +53,7 @@ bool ReadBytes(std::string_view* in, std::string_view* out) {
   return true;
 }
 
-void AppendI64(int64_t v, std::string* out) { store::AppendU64(static_cast<uint64_t>(v), out); }
+void AppendI64(int64_t v, std::string* out) { AppendU64(static_cast<uint64_t>(v), out); }
 
 bool ReadI64(std::string_view* in, int64_t* v) {
   if (in->size() < 8) return false;

@@ -63,7 +63,7 @@ class RowStore {
     bool recent = true;
   };
   using EntryMap = NodeMap<Entry>;
-  EntryMap::iterator Touch(std::string_view pk_key);
+  EntryMap::value_type* Touch(std::string_view pk_key);
   static size_t BytesOf(const EntryMap::value_type& e);
   void EvictToBudget();
 
@@ -71,6 +71,7 @@ class RowStore {
   std::vector<std::string> columns_;
   EntryMap entries_;
   std::vector<EntryMap::value_type*> dirty_;
+  EntryMap::value_type* last_ = nullptr;  // the entry the last Lookup found (until a flush)
   bool truncated_ = false;
   size_t cache_bytes_ = 0;
   std::shared_ptr<CacheBudget> budget_ = [this] {
