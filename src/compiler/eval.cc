@@ -1425,6 +1425,11 @@ Result<Value> Evaluate(const Expr& e, const EvalContext& ctx) {
   return *out;
 }
 
+Status EvaluateInPlace(const Expr& e, const EvalContext& ctx, Value* tmp, const Value** out) {
+  Evaluator ev(ctx);
+  return ev.Eval(e, *tmp, *out);
+}
+
 Result<bool> EvaluatePredicate(const Expr& e, const EvalContext& ctx) {
   Evaluator ev(ctx);
   TALLY_ASSIGN_OR_RETURN(int t, ev.Truth(e));

@@ -17,21 +17,20 @@ size_t RowStore::BytesOf(const EntryMap::value_type& e) {
 Result<std::optional<std::string_view>> RowStore::Lookup(std::string_view pk_key,
                                                          store::KvStore& store) {
   using Found = std::optional<std::string_view>;
-  last_ = nullptr;
-  key_scratch_.assign(pk_key);
-  auto it = entries_.find(key_scratch_);
+  auto it = entries_.find(pk_key);
   if (it != entries_.end()) {
     it->second.recent = true;
     last_ = &*it;
     return it->second.row ? Found(*it->second.row) : Found();
   }
+  last_ = nullptr;
   if (truncated_) return Found();
   std::string key = Prefix();
   key.append(pk_key);
   TALLY_ASSIGN_OR_RETURN(auto stored, store.Get(key));
   if (!stored) return Found();
   // Read once, likely changed again: keep it (and answer from the kept copy).
-  auto& e = *entries_.emplace(key_scratch_, Entry{std::move(stored), false, true}).first;
+  auto& e = *entries_.emplace(pk_key, Entry{std::move(stored), false, true}).first;
   cache_bytes_ += BytesOf(e);
   last_ = &e;
   return Found(*e.second.row);
@@ -39,14 +38,13 @@ Result<std::optional<std::string_view>> RowStore::Lookup(std::string_view pk_key
 
 RowStore::EntryMap::value_type* RowStore::Touch(std::string_view pk_key) {
   EntryMap::value_type* e = last_;
-  if (e != nullptr && e->first == pk_key) {
-    cache_bytes_ -= BytesOf(*e);
-  } else {
-    key_scratch_.assign(pk_key);
-    auto [it, inserted] = entries_.try_emplace(key_scratch_);
+  // An UPDATE or DELETE looked its row up just before: no second search.
+  if (e == nullptr || e->first != pk_key) {
+    auto [it, inserted] = entries_.try_emplace(pk_key);
     e = &*it;
-    if (!inserted) cache_bytes_ -= BytesOf(*e);
+    if (inserted) cache_bytes_ += BytesOf(*e);
   }
+  cache_bytes_ -= BytesOf(*e);
   e->second.recent = true;
   if (!e->second.dirty) {
     e->second.dirty = true;
@@ -81,7 +79,7 @@ void RowStore::Reset() {
 }
 
 Status RowStore::Flush(store::KvStore& store, store::KvBatch& batch) {
-  last_ = nullptr;  // entries go below
+  last_ = nullptr;  // erased below, or evicted
   const std::string prefix = Prefix();
   if (truncated_) TALLY_RETURN_IF_ERROR(store::DeletePrefix(store, prefix, &batch));
   std::string key = prefix;

@@ -8,10 +8,21 @@
 
 namespace tally::engine {
 
-using store::AppendU32;
 using store::ReadU32;
 
 namespace {
+
+// store::AppendU32 and AppendU64, inlined: Flush calls them for every value of every run.
+void AppendU32(uint32_t v, std::string* out) {
+  const char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16),
+                     static_cast<char>(v >> 8), static_cast<char>(v)};
+  out->append(b, 4);
+}
+
+void AppendU64(uint64_t v, std::string* out) {
+  AppendU32(static_cast<uint32_t>(v >> 32), out);
+  AppendU32(static_cast<uint32_t>(v), out);
+}
 
 constexpr char kGroupTag = 'g';
 constexpr char kValueCountTag = 'x';
@@ -42,7 +53,7 @@ bool ReadBytes(std::string_view* in, std::string_view* out) {
   return true;
 }
 
-void AppendI64(int64_t v, std::string* out) { store::AppendU64(static_cast<uint64_t>(v), out); }
+void AppendI64(int64_t v, std::string* out) { AppendU64(static_cast<uint64_t>(v), out); }
 
 bool ReadI64(std::string_view* in, int64_t* v) {
   if (in->size() < 8) return false;
@@ -64,6 +75,20 @@ uint64_t SortKeyHead(std::string_view sort_key) {
     head = (head << 8) | (i < sort_key.size() ? static_cast<uint8_t>(sort_key[i]) : 0);
   }
   return head;
+}
+
+// std::lower_bound without branches on the data (a compare of random heads mispredicts half
+// the time, which cost more than the search's cache misses).
+size_t HeadLowerBound(const std::vector<uint64_t>& heads, uint64_t head) {
+  const uint64_t* base = heads.data();
+  size_t n = heads.size();
+  if (n == 0) return 0;
+  while (n > 1) {
+    const size_t half = n / 2;
+    base += static_cast<size_t>(base[half - 1] < head) * half;  // compiled without a branch
+    n -= half;
+  }
+  return static_cast<size_t>(base - heads.data()) + (*base < head ? 1 : 0);
 }
 
 bool IsValueCounted(const agg::AggSpec& spec) {
@@ -197,32 +222,33 @@ void ViewMaintainer::Reset() {
   group_count_delta_ = 0;
 }
 
-Status ViewMaintainer::Parse(RowFields row) {
+Status ViewMaintainer::Parse(RowFields row, std::vector<Value>* out) {
   const auto& cols = plan_.input_columns;
   if (row.size() != cols.size()) {
     return Status::Internal("view " + plan_.name + ": row has " + std::to_string(row.size()) +
                             " fields, the plan reads " + std::to_string(cols.size()));
   }
-  row_values_.resize(cols.size());
+  out->resize(cols.size());
   for (size_t i = 0; i < cols.size(); ++i) {
     const auto& col = plan_.source.columns[cols[i]];
     if (!row[i]) {
-      row_values_[i] = Value::Null(col.type_oid);
+      (*out)[i] = Value::Null(col.type_oid);
       continue;
     }
     auto v = Value::ParseText(col.type_oid, *row[i]);
     if (!v.ok()) {
       return v.status().WithContext("view " + plan_.name + ", column " + col.name);
     }
-    row_values_[i] = std::move(v).value();
+    (*out)[i] = std::move(v).value();
   }
   return Status::Ok();
 }
 
 Result<ViewMaintainer::GroupState*> ViewMaintainer::LoadGroup(const std::string& group_key,
+                                                              uint64_t hash,
                                                               std::span<const Value> keys,
                                                               store::KvStore& store) {
-  auto it = groups_.find(group_key);
+  auto it = groups_.find(group_key, hash);
   if (it != groups_.end()) {
     GroupState& cached = it->second;
     cached.recent = true;
@@ -248,7 +274,7 @@ Result<ViewMaintainer::GroupState*> ViewMaintainer::LoadGroup(const std::string&
   }
   g.dirty = true;
   g.recent = true;
-  auto& entry = *groups_.emplace(group_key, std::move(g)).first;
+  auto& entry = *groups_.emplace(group_key, hash, std::move(g)).first;
   dirty_groups_.push_back(&entry);
   return &entry.second;
 }
@@ -258,11 +284,13 @@ void ViewMaintainer::EncodeGroup(const GroupState& g, std::string* out) const {
   AppendU32(static_cast<uint32_t>(g.keys.size()), out);
   for (const auto& k : g.keys) agg::EncodeValue(k, out);
   AppendU32(static_cast<uint32_t>(g.accumulators.size()), out);
-  std::string acc;
   for (const auto& a : g.accumulators) {
-    acc.clear();
-    agg::EncodeAccumulator(a, &acc);
-    AppendBytes(acc, out);
+    // As AppendBytes, encoded in place: the length is filled in after.
+    const size_t at = out->size();
+    AppendU32(0, out);
+    agg::EncodeAccumulator(a, out);
+    const auto length = static_cast<uint32_t>(out->size() - at - 4);
+    for (int b = 0; b < 4; ++b) (*out)[at + b] = static_cast<char>(length >> (24 - 8 * b));
   }
   for (size_t i = 0; i < g.accumulators.size(); ++i) {
     const bool has = i < g.extremes.size() && !g.extremes[i].is_null();
@@ -317,8 +345,8 @@ std::string ViewMaintainer::ValueCountPrefix(const std::string& group_key, size_
 }
 
 Status ViewMaintainer::EvaluateRow(RowFields row, RowEval* out) {
-  TALLY_RETURN_IF_ERROR(Parse(row));
-  return EvaluateValues(row_values_, {}, out);
+  TALLY_RETURN_IF_ERROR(Parse(row, &out->row_values));
+  return EvaluateValues(out->row_values, {}, out);
 }
 
 Status ViewMaintainer::EvaluateValues(std::span<const Value> row, std::span<const int> row_map,
@@ -341,9 +369,13 @@ Status ViewMaintainer::EvaluateValues(std::span<const Value> row, std::span<cons
   }
   out->group_key.clear();
   EncodeGroupKey(out->keys, &out->group_key);
+  // The group's lookup follows the arguments' evaluation: its first cache miss overlaps that.
+  out->group_hash = GroupMap::Hash(out->group_key);
+  groups_.Prefetch(out->group_hash);
   const size_t n = plan_.aggregates.size();
   out->included.assign(n, 0);
   out->inputs.resize(n);
+  out->computed.resize(n);
   for (size_t i = 0; i < n; ++i) {
     const auto& call = plan_.aggregates[i];
     if (call.filter) {
@@ -352,29 +384,40 @@ Status ViewMaintainer::EvaluateValues(std::span<const Value> row, std::span<cons
       if (!*pass) continue;
     }
     out->included[i] = 1;
-    out->inputs[i] = Value();
-    if (call.arg) {
-      auto v = compiler::Evaluate(*call.arg, ctx);
-      if (!v.ok()) return v.status().WithContext("view " + plan_.name + ", aggregate argument");
-      out->inputs[i] = std::move(v).value();
+    if (!call.arg) {
+      out->computed[i] = Value();
+      out->inputs[i] = &out->computed[i];
+      continue;
     }
+    Status s = compiler::EvaluateInPlace(*call.arg, ctx, &out->computed[i], &out->inputs[i]);
+    if (!s.ok()) return s.WithContext("view " + plan_.name + ", aggregate argument");
   }
   return Status::Ok();
 }
 
 bool ViewMaintainer::SameContribution(const RowEval& a, const RowEval& b, size_t i) const {
   if (a.included[i] != b.included[i]) return false;
-  return !a.included[i] || a.inputs[i].Identical(b.inputs[i]);
+  return !a.included[i] || a.inputs[i]->Identical(*b.inputs[i]);
 }
 
 Status ViewMaintainer::FoldRow(const RowEval& e, int64_t weight, const RowEval* unchanged_from,
                                store::KvStore& store) {
-  TALLY_ASSIGN_OR_RETURN(GroupState * g, LoadGroup(e.group_key, e.keys, store));
+  TALLY_ASSIGN_OR_RETURN(GroupState * g, LoadGroup(e.group_key, e.group_hash, e.keys, store));
   if (unchanged_from == nullptr) g->rows += weight;
+  if (keeps_value_counts_) {
+    // The value-count lookups below chase pointers (set, run, heads, entry) one set after the
+    // other; fetching every single-run set's heads now overlaps their cache misses.
+    for (const ValueSet& set : g->value_sets) {
+      if (set.size() != 1) continue;
+      const std::vector<uint64_t>& heads = set.begin()->second.heads;
+      const size_t n = std::min<size_t>(heads.size(), 128);
+      for (size_t h = 0; h < n; h += 8) __builtin_prefetch(heads.data() + h);
+    }
+  }
   for (size_t i = 0; i < plan_.aggregates.size(); ++i) {
     if (!e.included[i]) continue;
     if (unchanged_from != nullptr && SameContribution(e, *unchanged_from, i)) continue;
-    const Value& input = e.inputs[i];
+    const Value& input = *e.inputs[i];
     if (IsValueCounted(specs_[i])) {
       if (input.is_null() || value_count_slot_[i] != i) continue;
       sort_scratch_.clear();
@@ -455,6 +498,16 @@ namespace {
 constexpr char kBoundedRun = '\1';
 constexpr char kLastRun = '\2';
 
+void AppendRunKey(std::string_view prefix, std::optional<std::string_view> hi, std::string* out) {
+  out->append(prefix);
+  if (hi) {
+    out->push_back(kBoundedRun);
+    out->append(*hi);
+  } else {
+    out->push_back(kLastRun);
+  }
+}
+
 std::string RunKey(std::string_view prefix, const std::optional<std::string>& hi) {
   std::string key(prefix);
   if (hi) {
@@ -494,13 +547,16 @@ Status ViewMaintainer::ParseChunk(std::string_view prefix, std::string_view key,
   uint32_t n = ReadU32(bytes);
   bytes.remove_prefix(4);
   chunk->entries.resize(n);
-  for (auto& e : chunk->entries) {
+  chunk->heads.resize(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    ValueEntry& e = chunk->entries[i];
     std::string_view sort_key, value;
     if (!ReadBytes(&bytes, &sort_key) || !ReadI64(&bytes, &e.count) || !ReadBytes(&bytes, &value) ||
         e.count <= 0) {
       return bad();
     }
     e.Assign(sort_key, value);
+    chunk->heads[i] = SortKeyHead(sort_key);
   }
   if (!bytes.empty() || n == 0) return bad();
   return Status::Ok();
@@ -511,6 +567,11 @@ Result<ViewMaintainer::ValueChunk*> ViewMaintainer::FindChunk(const std::string&
                                                               std::string_view sort_key,
                                                               ValueSet& set,
                                                               store::KvStore& store) {
+  if (set.size() == 1) {
+    // The common case: the set's one run covers everything, no lookup key to build.
+    ValueChunk& c = set.begin()->second;
+    if (!c.lo && !c.hi) return &c;
+  }
   lookup_scratch_.assign(1, '\1');
   lookup_scratch_.append(sort_key);
   auto it = set.upper_bound(lookup_scratch_);
@@ -546,28 +607,54 @@ Result<ViewMaintainer::ValueChunk*> ViewMaintainer::FindChunk(const std::string&
 }
 
 void ViewMaintainer::ValueEntry::Assign(std::string_view sort_key, std::string_view value) {
-  bytes.reserve(sort_key.size() + value.size());
-  bytes.assign(sort_key);
-  bytes.append(value);
+  bytes = std::make_unique_for_overwrite<char[]>(sort_key.size() + value.size());
+  std::memcpy(bytes.get(), sort_key.data(), sort_key.size());
+  std::memcpy(bytes.get() + sort_key.size(), value.data(), value.size());
   sort_key_size = static_cast<uint32_t>(sort_key.size());
-  head = SortKeyHead(sort_key);
+  value_size = static_cast<uint32_t>(value.size());
 }
 
 Result<int> ViewMaintainer::AddToChunk(ValueChunk& chunk, std::string_view sort_key,
                                        const Value& value, int64_t weight) const {
   auto& entries = chunk.entries;
+  auto& heads = chunk.heads;
   const uint64_t head = SortKeyHead(sort_key);
-  auto pos = std::lower_bound(entries.begin(), entries.end(), sort_key,
-                              [head](const ValueEntry& e, std::string_view k) {
-                                if (e.head != head) return e.head < head;
-                                return e.sort_key() < k;
-                              });
+  // Among entries with this head (usually none or one), the full sort keys decide; those of
+  // at most 8 bytes are their heads (zero-padded) and sizes, so their bytes stay unread.
+  auto compare = [&](const ValueEntry& e) {
+    if (e.sort_key_size <= 8 && sort_key.size() <= 8) {
+      return e.sort_key_size < sort_key.size() ? -1 : e.sort_key_size > sort_key.size();
+    }
+    return e.sort_key().compare(sort_key);
+  };
+  size_t pos = HeadLowerBound(heads, head);
+  int found = 1;  // entries[pos] compared to the sought key (1: past it or no entry there)
+  if (pos < heads.size() && heads[pos] == head) {
+    // Binary search: a run can hold thousands of entries with one head until it is split.
+    size_t last = pos + 1;
+    if (last < heads.size() && heads[last] == head) {
+      last = static_cast<size_t>(
+          std::upper_bound(heads.begin() + static_cast<ptrdiff_t>(last), heads.end(), head) -
+          heads.begin());
+    }
+    while (pos < last) {
+      const size_t mid = pos + (last - pos) / 2;
+      if (compare(entries[mid]) < 0) {
+        pos = mid + 1;
+      } else {
+        last = mid;
+      }
+    }
+    if (pos < heads.size() && heads[pos] == head) found = compare(entries[pos]);
+  }
   chunk.dirty = true;
-  if (pos != entries.end() && pos->head == head && pos->sort_key() == sort_key) {
-    pos->count += weight;
-    if (pos->count > 0) return 0;
-    if (pos->count == 0) {
-      entries.erase(pos);
+  if (found == 0) {
+    ValueEntry& e = entries[pos];
+    e.count += weight;
+    if (e.count > 0) return 0;
+    if (e.count == 0) {
+      entries.erase(entries.begin() + static_cast<ptrdiff_t>(pos));
+      heads.erase(heads.begin() + static_cast<ptrdiff_t>(pos));
       return -1;
     }
   } else if (weight > 0) {
@@ -576,7 +663,8 @@ Result<int> ViewMaintainer::AddToChunk(ValueChunk& chunk, std::string_view sort_
     agg::EncodeValue(value, &value_scratch_);
     e.Assign(sort_key, value_scratch_);
     e.count = weight;
-    entries.insert(pos, std::move(e));
+    entries.insert(entries.begin() + static_cast<ptrdiff_t>(pos), std::move(e));
+    heads.insert(heads.begin() + static_cast<ptrdiff_t>(pos), head);
     return 1;
   }
   return Status::Corruption("view " + plan_.name +
@@ -649,9 +737,10 @@ Status ViewMaintainer::DropEmptyChunks(const std::string& prefix, ValueSet& set,
 }
 
 void ViewMaintainer::WriteValueSet(const std::string& prefix, ValueSet& set,
-                                   store::KvBatch& batch) const {
+                                   store::KvBatch& batch) {
   // A run grown past kMaxRunEntries is split into runs of half that.
-  std::string value;
+  std::string& value = flush_value_;
+  std::string& key = flush_key_;
   for (auto& [start, chunk] : set) {
     if (!chunk.dirty || chunk.entries.empty()) continue;
     if (chunk.stored && chunk.stored_hi != chunk.hi) batch.Delete(RunKey(prefix, chunk.stored_hi));
@@ -659,21 +748,26 @@ void ViewMaintainer::WriteValueSet(const std::string& prefix, ValueSet& set,
     const size_t per_run = entries.size() > kMaxRunEntries ? kMaxRunEntries / 2 : kMaxRunEntries;
     for (size_t begin = 0; begin < entries.size(); begin += per_run) {
       const size_t end = std::min(entries.size(), begin + per_run);
-      const std::optional<std::string>& lo =
-          begin == 0 ? chunk.lo : std::optional<std::string>(entries[begin].sort_key());
+      // The run's lower bound: the chunk's for its first run, else its first entry.
+      const bool has_lo = begin > 0 || chunk.lo.has_value();
+      const std::string_view lo = begin > 0  ? entries[begin].sort_key()
+                                  : chunk.lo ? std::string_view(*chunk.lo)
+                                             : std::string_view();
       value.clear();
-      value.push_back(lo ? '\1' : '\0');
-      if (lo) AppendBytes(*lo, &value);
+      value.push_back(has_lo ? '\1' : '\0');
+      if (has_lo) AppendBytes(lo, &value);
       AppendU32(static_cast<uint32_t>(end - begin), &value);
       for (size_t i = begin; i < end; ++i) {
         AppendBytes(entries[i].sort_key(), &value);
         AppendI64(entries[i].count, &value);
         AppendBytes(entries[i].value(), &value);
       }
-      batch.Put(RunKey(prefix, end == entries.size()
-                                   ? chunk.hi
-                                   : std::optional<std::string>(entries[end].sort_key())),
-                value);
+      key.clear();
+      AppendRunKey(prefix,
+                   end == entries.size() ? std::optional<std::string_view>(chunk.hi)
+                                         : entries[end].sort_key(),
+                   &key);
+      batch.Put(key, value);
     }
   }
 }
@@ -766,7 +860,7 @@ Status ViewMaintainer::Flush(store::KvStore& store, store::KvBatch& batch,
   }
   if (!plan_.has_group_by) {
     // A view without GROUP BY has its one row even over an empty table.
-    TALLY_RETURN_IF_ERROR(LoadGroup(std::string(), {}, store).status());
+    TALLY_RETURN_IF_ERROR(LoadGroup(std::string(), GroupMap::Hash(""), {}, store).status());
   }
   // Pending summary rows, framed (u32 length, EncodeSinkRow), in runs of about
   // kPendingRunBytes per key: a few keys per batch rather than one per changed group.
@@ -779,6 +873,8 @@ Status ViewMaintainer::Flush(store::KvStore& store, store::KvBatch& batch,
     pending.clear();
   };
   std::vector<std::string> vanished;
+  const std::string group_prefix = GroupPrefix();
+  const std::string value_count_view_prefix = ValueCountViewPrefix();
   for (auto* entry : dirty_groups_) {
     const std::string& group_key = entry->first;
     GroupState& g = entry->second;
@@ -790,17 +886,23 @@ Status ViewMaintainer::Flush(store::KvStore& store, store::KvBatch& batch,
     if (keeps_value_counts_) {
       for (size_t slot = 0; slot < g.value_sets.size(); ++slot) {
         if (g.value_sets[slot].empty()) continue;
-        const std::string prefix = ValueCountPrefix(group_key, slot);
+        std::string& prefix = flush_prefix_;
+        prefix = value_count_view_prefix;
+        AppendU32(static_cast<uint32_t>(group_key.size()), &prefix);
+        prefix += group_key;
+        prefix.push_back(static_cast<char>(slot));  // as ValueCountPrefix
         TALLY_RETURN_IF_ERROR(DropEmptyChunks(prefix, g.value_sets[slot], store, batch));
         WriteValueSet(prefix, g.value_sets[slot], batch);
       }
       TALLY_RETURN_IF_ERROR(UpdateExtremes(g));
     }
-    std::string key = GroupPrefix() + group_key;
+    std::string& key = flush_key_;
+    key = group_prefix;
+    key += group_key;
     if (exists_now) {
-      std::string v;
-      EncodeGroup(g, &v);
-      batch.Put(key, v);
+      flush_value_.clear();
+      EncodeGroup(g, &flush_value_);
+      batch.Put(key, flush_value_);
     } else if (g.existed_before) {
       batch.Delete(key);
     }
@@ -865,10 +967,8 @@ void ViewMaintainer::MarkFlushed(const std::string& group_key, GroupState& g) {
         c.dirty = false;
       }
       bytes += 96 + it->first.size() + (c.hi ? c.hi->size() : 0) +
-               c.entries.size() * (sizeof(ValueEntry) + 16);
-      for (const ValueEntry& e : c.entries) {
-        if (e.bytes.size() > 15) bytes += e.bytes.size();
-      }
+               c.entries.size() * (sizeof(ValueEntry) + sizeof(uint64_t) + 16 + 16);
+      for (const ValueEntry& e : c.entries) bytes += e.sort_key_size + e.value_size;
       ++it;
     }
   }

@@ -43,6 +43,10 @@ struct EvalContext {
 };
 
 Result<Value> Evaluate(const Expr& e, const EvalContext& ctx);
+// As Evaluate, without copying the value of a column reference or a constant (a numeric's
+// copy allocates): *out points into ctx.row, into e's constant, or at *tmp, which holds a
+// computed result.
+Status EvaluateInPlace(const Expr& e, const EvalContext& ctx, Value* tmp, const Value** out);
 // WHERE / FILTER / HAVING: NULL counts as false.
 Result<bool> EvaluatePredicate(const Expr& e, const EvalContext& ctx);
 

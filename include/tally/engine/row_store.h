@@ -14,11 +14,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "tally/core/status.h"
 #include "tally/engine/cache_budget.h"
+#include "tally/engine/node_map.h"
 #include "tally/engine/view_maintainer.h"
 #include "tally/store/kv.h"
 
@@ -62,7 +62,7 @@ class RowStore {
     bool dirty = false;
     bool recent = true;
   };
-  using EntryMap = std::unordered_map<std::string, Entry>;
+  using EntryMap = NodeMap<Entry>;
   EntryMap::value_type* Touch(std::string_view pk_key);
   static size_t BytesOf(const EntryMap::value_type& e);
   void EvictToBudget();
@@ -71,12 +71,8 @@ class RowStore {
   std::vector<std::string> columns_;
   EntryMap entries_;
   std::vector<EntryMap::value_type*> dirty_;
-  // The entry the last Lookup found or loaded (nullptr: none): the Put or Erase that follows
-  // for the same key needs no second hash lookup. Elements of an unordered_map keep their
-  // address until erased, which only Flush, Reset and Truncate do.
-  EntryMap::value_type* last_ = nullptr;
+  EntryMap::value_type* last_ = nullptr;  // the entry the last Lookup found (until a flush)
   bool truncated_ = false;
-  std::string key_scratch_;
   size_t cache_bytes_ = 0;
   std::shared_ptr<CacheBudget> budget_ = [this] {
     auto b = std::make_shared<CacheBudget>(size_t{64} << 20);

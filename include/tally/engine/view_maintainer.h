@@ -29,6 +29,7 @@
 #include "tally/core/status.h"
 #include "tally/core/value.h"
 #include "tally/engine/cache_budget.h"
+#include "tally/engine/node_map.h"
 #include "tally/store/kv.h"
 
 namespace date {
@@ -120,15 +121,18 @@ class ViewMaintainer {
   // One stored value count: how many rows of the group have this aggregate argument.
   struct ValueEntry {
     // The sort key (agg::AppendSortKey under the database's collation) then the value
-    // (agg::EncodeValue), in one string: one allocation, one move when a run shifts.
-    std::string bytes;
+    // (agg::EncodeValue), in one heap block: one allocation, and a run's insert or erase
+    // shifts entries of 24 bytes with a pointer move each.
+    std::unique_ptr<char[]> bytes;
     uint32_t sort_key_size = 0;
-    uint64_t head = 0;  // the sort key's first 8 bytes, big-endian: most compares stop here
+    uint32_t value_size = 0;
     int64_t count = 0;
 
     void Assign(std::string_view sort_key, std::string_view value);
-    std::string_view sort_key() const { return std::string_view(bytes).substr(0, sort_key_size); }
-    std::string_view value() const { return std::string_view(bytes).substr(sort_key_size); }
+    std::string_view sort_key() const { return std::string_view(bytes.get(), sort_key_size); }
+    std::string_view value() const {
+      return std::string_view(bytes.get() + sort_key_size, value_size);
+    }
   };
   // A run of one group's value counts (for one aggregate argument), stored under one key. The
   // runs of a set partition the sort-key space into ranges [lo, hi); a run is stored under
@@ -141,6 +145,9 @@ class ViewMaintainer {
     bool stored = false;                // a key for it exists in the store, under stored_hi
     std::optional<std::string> stored_hi;
     std::vector<ValueEntry> entries;  // ascending; counts > 0
+    // Per entry its sort key's first 8 bytes, big-endian: a lookup searches these few cache
+    // lines first and reads only the entries whose head equals the sought one's.
+    std::vector<uint64_t> heads;
     bool dirty = false;
   };
   // The loaded runs of one group's value counts for one aggregate argument, by range start:
@@ -161,10 +168,10 @@ class ViewMaintainer {
     bool recent = false;               // used since the cache last looked for what to evict
     size_t bytes = 0;                  // approximate memory, counted in cache_bytes_
   };
-  using GroupMap = std::unordered_map<std::string, GroupState>;
+  using GroupMap = NodeMap<GroupState>;
 
-  Result<GroupState*> LoadGroup(const std::string& group_key, std::span<const Value> keys,
-                                store::KvStore& store);
+  Result<GroupState*> LoadGroup(const std::string& group_key, uint64_t hash,
+                                std::span<const Value> keys, store::KvStore& store);
   Status DecodeGroup(std::string_view bytes, GroupState* g) const;
   void EncodeGroup(const GroupState& g, std::string* out) const;
   std::string ValueCountPrefix(const std::string& group_key, size_t slot) const;
@@ -183,7 +190,7 @@ class ViewMaintainer {
   Status DropEmptyChunks(const std::string& prefix, ValueSet& set, store::KvStore& store,
                          store::KvBatch& batch);
   // Writes the set's changed runs (split when grown) into `batch`.
-  void WriteValueSet(const std::string& prefix, ValueSet& set, store::KvBatch& batch) const;
+  void WriteValueSet(const std::string& prefix, ValueSet& set, store::KvBatch& batch);
   // min/max after the batch: from the first or last run when it was loaded (else unchanged).
   Status UpdateExtremes(GroupState& g);
   store::KvIterator& ReadIterator(store::KvStore& store);
@@ -192,15 +199,20 @@ class ViewMaintainer {
   void EvictToBudget();
   Result<std::optional<SinkRow>> ComputeRow(const GroupState& g) const;
   SinkRow DeletionRow(const GroupState& g) const;
-  Status Parse(RowFields row);
+  Status Parse(RowFields row, std::vector<Value>* out);
   // A row, evaluated: whether it passes WHERE, its group, and per aggregate whether FILTER
   // lets it in and its argument.
   struct RowEval {
     bool passes = false;
     std::string group_key;
+    uint64_t group_hash = 0;  // GroupMap::Hash(group_key)
     std::vector<Value> keys;
     std::vector<char> included;
-    std::vector<Value> inputs;
+    // Per aggregate its argument: into the evaluated row, the plan, or `computed` (a NULL
+    // there for aggregates without one), valid while the row is.
+    std::vector<const Value*> inputs;
+    std::vector<Value> computed;
+    std::vector<Value> row_values;  // a text row, parsed (ApplyRow, ApplyUpdate)
   };
   Status EvaluateRow(RowFields row, RowEval* out);
   Status EvaluateValues(std::span<const Value> row, std::span<const int> row_map, RowEval* out);
@@ -236,11 +248,11 @@ class ViewMaintainer {
   int64_t group_count_delta_ = 0;
 
   // Scratch, reused per row to avoid allocation.
-  std::vector<Value> row_values_;
   RowEval eval_old_, eval_new_;
   std::string sort_scratch_;
   mutable std::string value_scratch_;  // AddToChunk
   std::string lookup_scratch_;
+  std::string flush_prefix_, flush_key_, flush_value_;  // Flush only
 };
 
 // Row encoding for the row store (row_store.h): per field a flag byte (0 NULL, 1 value), u32
