@@ -63,7 +63,7 @@ class ApplyWorker {
 
  private:
   static constexpr size_t kBlockOps = 512;
-  static constexpr size_t kBlocks = 4;
+  static constexpr size_t kBlocks = 32;
   struct Block {
     std::vector<std::vector<Value>> rows;
     size_t rows_used = 0;
