@@ -8,21 +8,11 @@
 
 namespace tally::engine {
 
+using store::AppendU32;
+using store::AppendU64;
 using store::ReadU32;
 
 namespace {
-
-// store::AppendU32 and AppendU64, inlined: Flush calls them for every value of every run.
-void AppendU32(uint32_t v, std::string* out) {
-  const char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16),
-                     static_cast<char>(v >> 8), static_cast<char>(v)};
-  out->append(b, 4);
-}
-
-void AppendU64(uint64_t v, std::string* out) {
-  AppendU32(static_cast<uint32_t>(v >> 32), out);
-  AppendU32(static_cast<uint32_t>(v), out);
-}
 
 constexpr char kGroupTag = 'g';
 constexpr char kValueCountTag = 'x';
@@ -51,6 +41,17 @@ bool ReadBytes(std::string_view* in, std::string_view* out) {
   *out = in->substr(0, n);
   in->remove_prefix(n);
   return true;
+}
+
+// As AppendBytes, for the bytes `encode` appends to `out`: encoded in place, the length
+// filled in after.
+template <class Encode>
+void AppendFramed(std::string* out, Encode encode) {
+  const size_t at = out->size();
+  AppendU32(0, out);
+  encode();
+  const auto length = static_cast<uint32_t>(out->size() - at - 4);
+  for (int b = 0; b < 4; ++b) (*out)[at + b] = static_cast<char>(length >> (24 - 8 * b));
 }
 
 void AppendI64(int64_t v, std::string* out) { AppendU64(static_cast<uint64_t>(v), out); }
@@ -89,6 +90,16 @@ size_t HeadLowerBound(const std::vector<uint64_t>& heads, uint64_t head) {
     n -= half;
   }
   return static_cast<size_t>(base - heads.data()) + (*base < head ? 1 : 0);
+}
+
+// The key prefix of one group's value counts for one aggregate argument (its slot), after
+// the view's value-count prefix (ViewMaintainer::ValueCountViewPrefix).
+void AppendValueCountPrefix(std::string_view view_prefix, std::string_view group_key, size_t slot,
+                            std::string* out) {
+  out->append(view_prefix);
+  AppendU32(static_cast<uint32_t>(group_key.size()), out);
+  out->append(group_key);
+  out->push_back(static_cast<char>(slot));
 }
 
 bool IsValueCounted(const agg::AggSpec& spec) {
@@ -285,12 +296,7 @@ void ViewMaintainer::EncodeGroup(const GroupState& g, std::string* out) const {
   for (const auto& k : g.keys) agg::EncodeValue(k, out);
   AppendU32(static_cast<uint32_t>(g.accumulators.size()), out);
   for (const auto& a : g.accumulators) {
-    // As AppendBytes, encoded in place: the length is filled in after.
-    const size_t at = out->size();
-    AppendU32(0, out);
-    agg::EncodeAccumulator(a, out);
-    const auto length = static_cast<uint32_t>(out->size() - at - 4);
-    for (int b = 0; b < 4; ++b) (*out)[at + b] = static_cast<char>(length >> (24 - 8 * b));
+    AppendFramed(out, [&] { agg::EncodeAccumulator(a, out); });
   }
   for (size_t i = 0; i < g.accumulators.size(); ++i) {
     const bool has = i < g.extremes.size() && !g.extremes[i].is_null();
@@ -337,10 +343,8 @@ Status ViewMaintainer::DecodeGroup(std::string_view bytes, GroupState* g) const 
 }
 
 std::string ViewMaintainer::ValueCountPrefix(const std::string& group_key, size_t agg_index) const {
-  std::string p = ValueCountViewPrefix();
-  AppendU32(static_cast<uint32_t>(group_key.size()), &p);
-  p += group_key;
-  p.push_back(static_cast<char>(agg_index));
+  std::string p;
+  AppendValueCountPrefix(ValueCountViewPrefix(), group_key, agg_index, &p);
   return p;
 }
 
@@ -509,13 +513,8 @@ void AppendRunKey(std::string_view prefix, std::optional<std::string_view> hi, s
 }
 
 std::string RunKey(std::string_view prefix, const std::optional<std::string>& hi) {
-  std::string key(prefix);
-  if (hi) {
-    key.push_back(kBoundedRun);
-    key.append(*hi);
-  } else {
-    key.push_back(kLastRun);
-  }
+  std::string key;
+  AppendRunKey(prefix, hi, &key);
   return key;
 }
 
@@ -887,10 +886,8 @@ Status ViewMaintainer::Flush(store::KvStore& store, store::KvBatch& batch,
       for (size_t slot = 0; slot < g.value_sets.size(); ++slot) {
         if (g.value_sets[slot].empty()) continue;
         std::string& prefix = flush_prefix_;
-        prefix = value_count_view_prefix;
-        AppendU32(static_cast<uint32_t>(group_key.size()), &prefix);
-        prefix += group_key;
-        prefix.push_back(static_cast<char>(slot));  // as ValueCountPrefix
+        prefix.clear();
+        AppendValueCountPrefix(value_count_view_prefix, group_key, slot, &prefix);
         TALLY_RETURN_IF_ERROR(DropEmptyChunks(prefix, g.value_sets[slot], store, batch));
         WriteValueSet(prefix, g.value_sets[slot], batch);
       }
@@ -917,11 +914,7 @@ Status ViewMaintainer::Flush(store::KvStore& store, store::KvBatch& batch,
     if (!write_row) continue;
     TALLY_ASSIGN_OR_RETURN(auto row, ComputeRow(g));
     SinkRow sink_row = row ? std::move(*row) : DeletionRow(g);
-    const size_t frame = pending.size();
-    AppendU32(0, &pending);
-    EncodeSinkRow(sink_row, &pending);
-    const uint32_t length = static_cast<uint32_t>(pending.size() - frame - 4);
-    for (int b = 0; b < 4; ++b) pending[frame + b] = static_cast<char>(length >> (24 - 8 * b));
+    AppendFramed(&pending, [&] { EncodeSinkRow(sink_row, &pending); });
     if (pending_per_group_) {
       batch.Put(PendingPrefix() + kPendingByGroup + group_key, pending);
       pending.clear();

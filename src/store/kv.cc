@@ -1,13 +1,12 @@
 #include "tally/store/kv.h"
 
-#include <spdlog/spdlog.h>
-
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/perf_level.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <map>
@@ -15,12 +14,6 @@
 
 namespace tally::store {
 
-void AppendU32(uint32_t v, std::string* out) {
-  for (int i = 3; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-void AppendU64(uint64_t v, std::string* out) {
-  for (int i = 7; i >= 0; --i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
 uint32_t ReadU32(std::string_view s) {
   uint32_t v = 0;
   for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<uint8_t>(s[i]);

@@ -135,8 +135,17 @@ Status DeletePrefixInChunks(
     const std::function<bool(std::string_view key, std::string_view value)>& should_delete = {});
 
 // Big-endian helpers for keys.
-void AppendU32(uint32_t v, std::string* out);
-void AppendU64(uint64_t v, std::string* out);
+// Inline, appending all bytes at once: the engine's flush calls these for every value it
+// writes.
+inline void AppendU32(uint32_t v, std::string* out) {
+  const char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16),
+                     static_cast<char>(v >> 8), static_cast<char>(v)};
+  out->append(b, 4);
+}
+inline void AppendU64(uint64_t v, std::string* out) {
+  AppendU32(static_cast<uint32_t>(v >> 32), out);
+  AppendU32(static_cast<uint32_t>(v), out);
+}
 uint32_t ReadU32(std::string_view s);
 uint64_t ReadU64(std::string_view s);
 // The smallest key greater than every key starting with `prefix`.
