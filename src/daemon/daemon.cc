@@ -1219,6 +1219,7 @@ Status Daemon::StreamOnce() {
   batch_dirty_ = false;
   batch_changes_ = 0;
   batch_position_ = checkpoint_;
+  sent_up_to_ = checkpoint_;
   in_transaction_ = false;
   TALLY_ASSIGN_OR_RETURN(repl_, pg::ReplicationConnection::Connect(config_.source_dsn));
   TALLY_RETURN_IF_ERROR(repl_->StartReplication(config_.slot, checkpoint_, config_.publication));
@@ -1254,8 +1255,7 @@ Status Daemon::StreamOnce() {
           if (r.ok()) {
             auto end = Lsn::Parse(r->get(0, 0));
             if (end.ok()) sink_->monitor().NoteWalEnd(*end);
-            behind_bytes_ =
-                end.ok() && *end > last_received_ ? end->value - last_received_.value : 0;
+            behind_bytes_ = end.ok() && *end > sent_up_to_ ? end->value - sent_up_to_.value : 0;
           }
         }
         // Far behind the server (a backlog after downtime), staleness is already high and
@@ -1291,7 +1291,8 @@ Status Daemon::StreamOnce() {
     TALLY_RETURN_IF_ERROR(pgoutput::ParseCopyMessage(data, frame));
     if (frame.type == pgoutput::CopyMessageType::kXLogData) {
       const auto& x = frame.xlog_data;
-      last_received_ = x.wal_start;
+      // A transaction's changes can start before a keepalive's position (decoded at commit).
+      if (x.wal_start > sent_up_to_) sent_up_to_ = x.wal_start;
       TALLY_RETURN_IF_ERROR(HandleMessage(x.payload));
       ++burst;
       continue;
@@ -1299,6 +1300,9 @@ Status Daemon::StreamOnce() {
     burst = 0;
     const auto& k = frame.keepalive;
     sink_->monitor().NoteWalEnd(k.wal_end);
+    if (k.wal_end > sent_up_to_) sent_up_to_ = k.wal_end;
+    // The walsender pings when it has run out of WAL to send: perhaps caught up.
+    if (CatchingUp()) recheck_lag_ = true;
     if (!in_transaction_) TALLY_RETURN_IF_ERROR(BeforePosition(k.wal_end));
     if (!in_transaction_ && !batch_dirty_ && !inflight_ && stage_seq_.empty() &&
         k.wal_end > checkpoint_ && Clock::now() - last_idle_advance_ > std::chrono::seconds(1)) {

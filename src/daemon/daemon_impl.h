@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "apply_worker.h"
 #include "pg_catalog.h"
 #include "tally/core/collation.h"
 #include "tally/daemon/config.h"
@@ -26,7 +27,6 @@
 #include "tally/sink/summary_writer.h"
 #include "tally/store/kv.h"
 #include "tally/store/pipelined_store.h"
-#include "apply_worker.h"
 #include "view_runtime.h"
 
 namespace tally::daemon {
@@ -224,17 +224,18 @@ class Daemon {
   std::vector<uint32_t> committed_stages_;  // staged streamed txns to drop at the next flush
   std::map<uint32_t, uint64_t> stage_seq_;
   uint32_t stream_top_xid_ = 0;
-  uint64_t behind_bytes_ = 0;  // server's WAL end minus the position of the last message
-  Lsn last_received_;
+  uint64_t behind_bytes_ = 0;  // server's WAL end minus sent_up_to_
+  // How far the walsender has gone: the last XLogData's start, or a keepalive's WAL end,
+  // which counts WAL that decodes to nothing (the summaries' own writes, other tables).
+  Lsn sent_up_to_;
   Clock::time_point last_heartbeat_;
   Clock::time_point lag_checked_at_;
-  bool recheck_lag_ = false;  // a receive came back empty while catching up
+  bool recheck_lag_ = false;  // an empty receive or a keepalive while catching up
   static constexpr uint64_t kCatchUpBytes = 8 << 20;
   // While catching up, a batch may take this many times max_batch_ms and max_batch_changes.
   static constexpr int kCatchUpTimeFactor = 20;
   static constexpr int kCatchUpChangesFactor = 5;
   bool CatchingUp() const { return behind_bytes_ > kCatchUpBytes; }
-  Lsn last_keepalive_end_;
   Clock::time_point last_idle_advance_;
   std::vector<std::optional<std::string_view>> fields_old_, fields_new_;
   std::vector<std::optional<std::string_view>> stored_row_;
