@@ -5,6 +5,15 @@
 #include <string>
 
 namespace tally::agg {
+
+void PutVarint64(uint64_t v, std::string* out) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>(static_cast<uint8_t>(v) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(static_cast<uint8_t>(v)));
+}
+
 namespace {
 
 enum Tag : uint8_t {
@@ -31,14 +40,6 @@ constexpr int32_t kMaxScale = 0x3FFF;  // Postgres's NUMERIC_DSCALE_MAX
 constexpr uint64_t kMaxBigintBytes = 1 << 20;
 
 void PutVarint(unsigned __int128 v, std::string* out) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>(static_cast<uint8_t>(v) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(static_cast<uint8_t>(v)));
-}
-
-void PutVarint64(uint64_t v, std::string* out) {
   while (v >= 0x80) {
     out->push_back(static_cast<char>(static_cast<uint8_t>(v) | 0x80));
     v >>= 7;
@@ -271,6 +272,13 @@ bool ReadValue(Reader& r, Value* out) {
 }
 
 }  // namespace
+
+bool GetVarint64(std::string_view* in, uint64_t* v) {
+  Reader r(*in);
+  if (!r.Varint64(v)) return false;
+  *in = r.rest();
+  return true;
+}
 
 void EncodeValue(const Value& v, std::string* out) {
   uint64_t oid = v.type();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "tally/agg/codec.h"
 #include "tally/agg/sort_key.h"
@@ -545,16 +546,28 @@ Status ViewMaintainer::ParseChunk(std::string_view prefix, std::string_view key,
   if (bytes.size() < 4) return bad();
   uint32_t n = ReadU32(bytes);
   bytes.remove_prefix(4);
+  // Every entry takes at least two bytes: a count beyond that is corrupt.
+  if (n > bytes.size() / 2) return bad();
   chunk->entries.resize(n);
   chunk->heads.resize(n);
+  std::string sort_key;
   for (uint32_t i = 0; i < n; ++i) {
     ValueEntry& e = chunk->entries[i];
-    std::string_view sort_key, value;
-    if (!ReadBytes(&bytes, &sort_key) || !ReadI64(&bytes, &e.count) || !ReadBytes(&bytes, &value) ||
-        e.count <= 0) {
+    const std::string_view entry = bytes;
+    auto value = agg::DecodeValue(&bytes);
+    if (!value.ok() || value->is_null()) return bad();
+    const std::string_view value_bytes = entry.substr(0, entry.size() - bytes.size());
+    uint64_t count;
+    if (!agg::GetVarint64(&bytes, &count) || count == 0 ||
+        count > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
       return bad();
     }
-    e.Assign(sort_key, value);
+    e.count = static_cast<int64_t>(count);
+    // Sort keys are derived from the values, not stored: runs are rewritten far more often
+    // than they are read back.
+    sort_key.clear();
+    agg::AppendSortKey(*value, *settings_.collation, &sort_key);
+    e.Assign(sort_key, value_bytes);
     chunk->heads[i] = SortKeyHead(sort_key);
   }
   if (!bytes.empty() || n == 0) return bad();
@@ -757,9 +770,8 @@ void ViewMaintainer::WriteValueSet(const std::string& prefix, ValueSet& set,
       if (has_lo) AppendBytes(lo, &value);
       AppendU32(static_cast<uint32_t>(end - begin), &value);
       for (size_t i = begin; i < end; ++i) {
-        AppendBytes(entries[i].sort_key(), &value);
-        AppendI64(entries[i].count, &value);
-        AppendBytes(entries[i].value(), &value);
+        value.append(entries[i].value());
+        agg::PutVarint64(static_cast<uint64_t>(entries[i].count), &value);
       }
       key.clear();
       AppendRunKey(prefix,

@@ -134,3 +134,27 @@ TEST_CASE("Corrupt bytes give Corruption, never a crash") {
   }
   CHECK(rejected > 10000);
 }
+
+TEST_CASE("Varints round-trip, advance past themselves, and refuse truncated or oversized input") {
+  const uint64_t values[] = {0, 1, 127, 128, 300, uint64_t{1} << 35, ~uint64_t{0}};
+  std::string bytes;
+  for (uint64_t v : values) PutVarint64(v, &bytes);
+  bytes.push_back('z');
+  std::string_view in = bytes;
+  for (uint64_t v : values) {
+    uint64_t got = 0;
+    REQUIRE(GetVarint64(&in, &got));
+    CHECK(got == v);
+  }
+  CHECK(in == "z");
+  std::string truncated;
+  PutVarint64(uint64_t{1} << 40, &truncated);
+  truncated.pop_back();
+  std::string_view t = truncated;
+  uint64_t got = 0;
+  CHECK_FALSE(GetVarint64(&t, &got));
+  CHECK(t.size() == truncated.size());  // nothing consumed
+  const std::string oversized(10, '\xff');
+  std::string_view o = oversized;
+  CHECK_FALSE(GetVarint64(&o, &got));
+}

@@ -41,6 +41,11 @@ void EncodeValue(const Value& v, std::string* out);
 // Decodes one Value from the front of *in and advances *in past it.
 Result<Value> DecodeValue(std::string_view* in);
 
+// Unsigned LEB128 varints, as the encodings above use. GetVarint64 advances *in past the
+// varint; false (nothing consumed that matters) when it is truncated or over 64 bits.
+void PutVarint64(uint64_t v, std::string* out);
+bool GetVarint64(std::string_view* in, uint64_t* v);
+
 // A row: version byte, count, values.
 void EncodeValues(const std::vector<Value>& values, std::string* out);
 // Replaces *values with the decoded row (reusing its capacity); the whole input must be

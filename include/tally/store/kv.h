@@ -5,7 +5,7 @@
 //   "V" view_id:u32be                 -> view meta (engine/view_state.h)
 //   "g" view_id:u32be group_key       -> group state: key values + accumulators
 //   "x" view_id:u32be group_key_len:u32be group_key agg:u8 sort_key -> a run of value counts
-//       (sort key, count, value)... from sort_key up to the next run (engine/view_maintainer)
+//       (value, count varint)... from sort_key up to the next run (engine/view_maintainer)
 //   "r" view_id:u32be pk_key          -> the row's input columns (per primary key)
 //   "p" view_id:u32be ('c' run:u32be | 'k' group_key) -> pending sink rows (framed)
 //   "s" top_xid:u32be seq:u64be       -> a streamed transaction's staged change (never synced)
@@ -28,7 +28,8 @@ class WriteBatch;
 
 namespace tally::store {
 
-inline constexpr uint32_t kStateFormatVersion = 4;  // 4: value counts stored in runs
+// 4: value counts stored in runs; 5: runs hold values and varint counts, no sort keys
+inline constexpr uint32_t kStateFormatVersion = 5;
 
 class KvIterator {
  public:
