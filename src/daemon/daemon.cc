@@ -701,6 +701,7 @@ Status Daemon::Flush() {
   if (!batch_dirty_) return Status::Ok();
   TALLY_RETURN_IF_ERROR(SettleWrites());  // one batch in flight at a time
   store::KvBatch batch;
+  batch.Reserve(last_batch_ops_ + last_batch_ops_ / 8, last_batch_bytes_ + last_batch_bytes_ / 8);
   // Owned by the job: the sink writes them on the state's thread.
   auto rows = std::make_shared<std::vector<std::vector<engine::SinkRow>>>(views_.size());
   std::vector<sink::ViewDelta> deltas;
@@ -729,6 +730,8 @@ Status Daemon::Flush() {
     if (!op.is_delete && op.key[0] == 'p') done_keys.emplace_back(op.key);
   }
   batch.Put(kMetaCheckpoint, batch_position_.ToString());
+  last_batch_ops_ = batch.op_count();
+  last_batch_bytes_ = batch.data_bytes();
   const Lsn position = batch_position_;
   auto after_state_write = [this, rows, deltas = std::move(deltas),
                             stages = std::move(committed_stages_), done_keys = std::move(done_keys),

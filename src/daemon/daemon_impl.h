@@ -220,6 +220,7 @@ class Daemon {
   bool in_transaction_ = false;
   bool batch_dirty_ = false;
   int64_t batch_changes_ = 0;
+  size_t last_batch_ops_ = 0, last_batch_bytes_ = 0;  // the last state batch's size
   Clock::time_point batch_started_;
   std::vector<uint32_t> committed_stages_;  // staged streamed txns to drop at the next flush
   std::map<uint32_t, uint64_t> stage_seq_;

@@ -82,6 +82,13 @@ class KvBatch {
     bool is_delete;
   };
   size_t op_count() const { return ops_.size(); }
+  size_t data_bytes() const { return data_.size(); }
+  // Room for `ops` writes of `bytes` keys and values in all: a batch built to the size of
+  // the previous one grows without copying itself over and over.
+  void Reserve(size_t ops, size_t bytes) {
+    ops_.reserve(ops);
+    data_.reserve(bytes);
+  }
   Op op(size_t i) const {
     const Entry& e = ops_[i];
     std::string_view d(data_);
