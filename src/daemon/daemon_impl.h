@@ -236,6 +236,7 @@ class Daemon {
   // While catching up, a batch may take this many times max_batch_ms and max_batch_changes.
   static constexpr int kCatchUpTimeFactor = 20;
   static constexpr int kCatchUpChangesFactor = 5;
+  static constexpr size_t kFreshMemtableOps = 100'000;
   bool CatchingUp() const { return behind_bytes_ > kCatchUpBytes; }
   Clock::time_point last_idle_advance_;
   std::vector<std::optional<std::string_view>> fields_old_, fields_new_;

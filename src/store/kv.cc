@@ -142,6 +142,14 @@ class RocksStore : public KvStore {
                rocksdb::Slice(op.value.data(), op.value.size()));
       }
     }
+    if (batch.prefers_fresh_memtable()) {
+      rocksdb::FlushOptions flush;
+      flush.wait = false;
+      flush.allow_write_stall = true;
+      // Only a hint: when it cannot be taken the batch goes into the current memtable.
+      auto s = db_->Flush(flush);
+      if (!s.ok()) spdlog::warn("switching memtables: {}", s.ToString());
+    }
     rocksdb::WriteOptions wo;
     wo.sync = sync;
     return FromRocks(db_->Write(wo, &wb), "writing state");

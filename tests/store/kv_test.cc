@@ -84,3 +84,33 @@ TEST_CASE("a sealed batch finds what it does to a key: the last write, or its de
   for (uint32_t i : b.order()) keys.emplace_back(b.op(i).key);
   CHECK(keys == std::vector<std::string>{"a", "b", "c", "mx"});
 }
+
+TEST_CASE("a batch put in a fresh memtable reads back with the older writes it overrides") {
+  char tmpl[] = "/tmp/tally-kv-test.XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  {
+    auto opened = store::OpenRocksDb(dir);
+    REQUIRE(opened.ok());
+    auto kv = std::move(opened).value();
+    store::KvBatch first;
+    for (int i = 0; i < 1000; ++i) first.Put("k" + std::to_string(i), "old");
+    REQUIRE(kv->Write(first, true).ok());
+    store::KvBatch second;
+    second.PreferFreshMemtable();
+    for (int i = 0; i < 1000; i += 2) second.Put("k" + std::to_string(i), "new");
+    second.Delete("k1");
+    REQUIRE(kv->Write(second, true).ok());
+    CHECK(kv->Get("k0")->value() == "new");
+    CHECK_FALSE(kv->Get("k1")->has_value());
+    CHECK(kv->Get("k3")->value() == "old");
+    CHECK(CountPrefix(*kv, "k") == 999);
+  }
+  // And after a reopen (the old memtable went to disk in the background, the new one to the log).
+  auto reopened = store::OpenRocksDb(dir);
+  REQUIRE(reopened.ok());
+  CHECK((*reopened)->Get("k998")->value() == "new");
+  CHECK((*reopened)->Get("k999")->value() == "old");
+  CHECK_FALSE((*reopened)->Get("k1")->has_value());
+  reopened->reset();
+  std::system(("rm -rf " + dir).c_str());
+}

@@ -68,12 +68,18 @@ class KvBatch {
   // The order Seal would give, for an unsealed batch.
   std::vector<uint32_t> ComputeOrder() const;
   bool empty() const { return ops_.empty() && ranges_.empty(); }
+  // Asks the store to put this batch in a fresh in-memory table, the current one going to
+  // disk in the background: sorted keys go into an empty RocksDB skip list without searching
+  // it. For a large batch nothing else overlaps (the one that ends a catch-up).
+  void PreferFreshMemtable() { fresh_memtable_ = true; }
+  bool prefers_fresh_memtable() const { return fresh_memtable_; }
   void Clear() {
     ops_.clear();
     data_.clear();
     ranges_.clear();
     order_.clear();
     sealed_ = false;
+    fresh_memtable_ = false;
   }
 
   // One write, as views into the batch (valid while the batch is not written to).
@@ -115,6 +121,7 @@ class KvBatch {
   std::vector<std::pair<std::string, std::string>> ranges_;
   std::vector<uint32_t> order_;  // after Seal
   bool sealed_ = false;
+  bool fresh_memtable_ = false;
 };
 
 class KvStore {
