@@ -43,6 +43,7 @@ Status PipelinedStore::Wait() {
   cv_.wait(lock, [&] { return !pending_; });
   // Written (or failed, and never to be read as if written): the store answers from here on.
   batch_ = KvBatch();
+  filter_.clear();
   Status s = std::move(result_);
   result_ = Status::Ok();
   return s;
@@ -58,10 +59,48 @@ bool PipelinedStore::busy() const {
   return pending_;
 }
 
+namespace {
+
+// Three probes from one 64-bit hash (double hashing); about 12 bits per key, so under 1%
+// false positives.
+constexpr int kFilterProbes = 3;
+constexpr size_t kFilterBitsPerKey = 12;
+
+uint64_t KeyHash(std::string_view key) { return std::hash<std::string_view>{}(key); }
+
+std::vector<uint64_t> BuildFilter(const KvBatch& batch) {
+  if (!batch.ranges().empty() || batch.op_count() == 0) return {};
+  size_t words = 1;
+  while (words * 64 < batch.op_count() * kFilterBitsPerKey) words *= 2;
+  std::vector<uint64_t> bits(words, 0);
+  const uint64_t mask = words * 64 - 1;
+  for (size_t i = 0; i < batch.op_count(); ++i) {
+    uint64_t h = KeyHash(batch.op(i).key);
+    const uint64_t step = (h >> 33) | 1;
+    for (int p = 0; p < kFilterProbes; ++p, h += step) bits[(h & mask) >> 6] |= 1ull << (h & 63);
+  }
+  return bits;
+}
+
+}  // namespace
+
+bool PipelinedStore::MayBeInBatch(std::string_view key) const {
+  if (filter_.empty()) return true;
+  const uint64_t mask = filter_.size() * 64 - 1;
+  uint64_t h = KeyHash(key);
+  const uint64_t step = (h >> 33) | 1;
+  for (int p = 0; p < kFilterProbes; ++p, h += step) {
+    if ((filter_[(h & mask) >> 6] & (1ull << (h & 63))) == 0) return false;
+  }
+  return true;
+}
+
 Status PipelinedStore::Submit(KvBatch batch, bool sync, std::function<Status()> after_write) {
   TALLY_RETURN_IF_ERROR(Wait());
+  std::vector<uint64_t> filter = BuildFilter(batch);
   {
     std::lock_guard lock(mu_);
+    filter_ = std::move(filter);
     batch_ = std::move(batch);
     sealed_ = false;
     sync_ = sync;
@@ -79,8 +118,10 @@ Result<std::optional<std::string>> PipelinedStore::Get(std::string_view key) {
   bool in_batch = false;
   {
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return !pending_ || sealed_; });
-    in_batch = pending_ || batch_.sealed();
+    if (MayBeInBatch(key)) {
+      cv_.wait(lock, [&] { return !pending_ || sealed_; });
+      in_batch = pending_ || batch_.sealed();
+    }
   }
   if (in_batch) {
     if (auto found = batch_.Find(key)) {

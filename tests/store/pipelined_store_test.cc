@@ -58,3 +58,55 @@ TEST_CASE("a failed job's error comes back once, and the next job does not start
   CHECK(!ran);
   CHECK(*s.Get("n") == std::optional<std::string>());  // never submitted
 }
+
+namespace {
+// A store whose writes wait until released: the batch stays in flight, unwritten.
+class HeldStore : public store::KvStore {
+ public:
+  explicit HeldStore(std::atomic<bool>* release) : release_(release) {}
+  Result<std::optional<std::string>> Get(std::string_view key) override { return inner_->Get(key); }
+  std::unique_ptr<store::KvIterator> NewIterator() override { return inner_->NewIterator(); }
+  Status Write(const store::KvBatch& batch, bool sync) override {
+    while (!release_->load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return inner_->Write(batch, sync);
+  }
+
+ private:
+  std::atomic<bool>* release_;
+  std::unique_ptr<store::KvStore> inner_ = store::NewMemoryStore();
+};
+}  // namespace
+
+TEST_CASE("while a batch is unwritten, every key reads as the batch leaves it") {
+  std::atomic<bool> release{true};
+  store::PipelinedStore s(std::make_unique<HeldStore>(&release));
+  store::KvBatch base;
+  for (int i = 0; i < 20000; ++i) base.Put("k" + std::to_string(i), "old");
+  REQUIRE(s.Write(base, true).ok());
+  release = false;
+  // Every third key rewritten, every seventh deleted, new keys added; the rest untouched (the
+  // batch's key filter must send them to the store, and never miss a key the batch holds).
+  store::KvBatch batch;
+  for (int i = 0; i < 20000; i += 3) batch.Put("k" + std::to_string(i), "new");
+  for (int i = 0; i < 20000; i += 7) batch.Delete("k" + std::to_string(i));
+  for (int i = 20000; i < 21000; ++i) batch.Put("k" + std::to_string(i), "added");
+  REQUIRE(s.Submit(std::move(batch), true, nullptr).ok());
+  auto expected = [](int i) -> std::optional<std::string> {
+    if (i >= 20000) return "added";
+    if (i % 7 == 0) return std::nullopt;
+    if (i % 3 == 0) return "new";
+    return "old";
+  };
+  for (int i = 0; i < 22000; ++i) {
+    auto got = s.Get("k" + std::to_string(i));
+    REQUIRE(got.ok());
+    INFO("key k" << i);
+    CHECK(*got == (i < 21000 ? expected(i) : std::nullopt));
+  }
+  CHECK(s.busy());
+  release = true;
+  REQUIRE(s.Wait().ok());
+  for (int i = 0; i < 22000; i += 13) {
+    CHECK(*s.Get("k" + std::to_string(i)) == (i < 21000 ? expected(i) : std::nullopt));
+  }
+}

@@ -21,6 +21,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "tally/store/kv.h"
 
@@ -61,6 +62,10 @@ class PipelinedStore : public KvStore {
   std::function<Status()> after_write_;
   bool pending_ = false;  // submitted, not finished
   bool sealed_ = false;   // batch_ has been sealed by the background thread
+  // A Bloom filter of batch_'s keys (empty when it has ranges): a Get of a key the batch
+  // does not touch (most row-store misses) neither waits for the seal nor searches it.
+  std::vector<uint64_t> filter_;
+  bool MayBeInBatch(std::string_view key) const;
   bool stop_ = false;
   Status result_;
   std::thread thread_;
