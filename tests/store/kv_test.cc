@@ -1,6 +1,8 @@
 #include "tally/store/kv.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <random>
 
 using namespace tally;
 
@@ -113,4 +115,40 @@ TEST_CASE("a batch put in a fresh memtable reads back with the older writes it o
   CHECK_FALSE((*reopened)->Get("k1")->has_value());
   reopened->reset();
   std::system(("rm -rf " + dir).c_str());
+}
+
+TEST_CASE("a batch's order is its keys' byte order, one write per key, the last one") {
+  const uint64_t seed = std::random_device{}();
+  INFO("seed " << seed);
+  std::mt19937_64 rng(seed);
+  for (int round = 0; round < 20; ++round) {
+    store::KvBatch b;
+    std::vector<std::string> keys;
+    const int n = 1 + static_cast<int>(rng() % 3000);
+    for (int i = 0; i < n; ++i) {
+      // Shared prefixes, zero bytes and lengths around the 8- and 16-byte heads.
+      static const std::string kPrefix("r\0\0\0\1\1\0\0", 8);
+      std::string key = rng() % 4 == 0 ? std::string() : kPrefix.substr(0, rng() % 9);
+      const size_t extra = rng() % 24;
+      for (size_t j = 0; j < extra; ++j)
+        key.push_back(static_cast<char>(rng() % 3 == 0 ? 0 : rng() % 256));
+      if (!keys.empty() && rng() % 5 == 0) key = keys[rng() % keys.size()];  // written again
+      keys.push_back(key);
+      if (rng() % 4 == 0) {
+        b.Delete(key);
+      } else {
+        b.Put(key, std::to_string(i));
+      }
+    }
+    std::vector<uint32_t> expected(keys.size());
+    for (uint32_t i = 0; i < expected.size(); ++i) expected[i] = i;
+    std::stable_sort(expected.begin(), expected.end(),
+                     [&](uint32_t a, uint32_t c) { return keys[a] < keys[c]; });
+    std::vector<uint32_t> last_per_key;
+    for (size_t i = 0; i < expected.size(); ++i) {
+      if (i + 1 < expected.size() && keys[expected[i + 1]] == keys[expected[i]]) continue;
+      last_per_key.push_back(expected[i]);
+    }
+    REQUIRE(b.ComputeOrder() == last_per_key);
+  }
 }
