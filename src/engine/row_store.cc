@@ -55,7 +55,12 @@ RowStore::EntryMap::value_type* RowStore::Touch(std::string_view pk_key) {
 
 void RowStore::Put(std::string_view pk_key, std::string_view encoded_row) {
   auto* e = Touch(pk_key);
-  e->second.row.emplace(encoded_row);
+  // An updated row reuses its string's buffer when the new one fits.
+  if (e->second.row) {
+    e->second.row->assign(encoded_row);
+  } else {
+    e->second.row.emplace(encoded_row);
+  }
   cache_bytes_ += BytesOf(*e);
 }
 
