@@ -697,11 +697,16 @@ void Daemon::Heartbeat() {
 }
 
 Status Daemon::Flush() {
-  TALLY_RETURN_IF_ERROR(apply_->Drain());
-  if (!batch_dirty_) return Status::Ok();
-  TALLY_RETURN_IF_ERROR(SettleWrites());  // one batch in flight at a time
+  if (!batch_dirty_) return apply_->Drain();
   store::KvBatch batch;
   batch.Reserve(last_batch_ops_ + last_batch_ops_ / 8, last_batch_bytes_ + last_batch_bytes_ / 8);
+  // The row stores are this thread's alone: written first, while the apply worker finishes
+  // the blocks it still has.
+  for (auto& g : groups_) {
+    if (g->rows) TALLY_RETURN_IF_ERROR(g->rows->Flush(*state_, batch));
+  }
+  TALLY_RETURN_IF_ERROR(apply_->Drain());
+  TALLY_RETURN_IF_ERROR(SettleWrites());  // one batch in flight at a time
   // Owned by the job: the sink writes them on the state's thread.
   auto rows = std::make_shared<std::vector<std::vector<engine::SinkRow>>>(views_.size());
   std::vector<sink::ViewDelta> deltas;
@@ -721,9 +726,6 @@ Status Daemon::Flush() {
       deltas.push_back({&v.table, v.config->name, rewrite, sink::RowsOf(&(*rows)[i]), v.groups});
       SaveViewMeta(v, true, &batch);
     }
-  }
-  for (auto& g : groups_) {
-    if (g->rows) TALLY_RETURN_IF_ERROR(g->rows->Flush(*state_, batch));
   }
   for (size_t i = 0; i < batch.op_count(); ++i) {
     const store::KvBatch::Op op = batch.op(i);
