@@ -888,7 +888,7 @@ class Evaluator {
         }
         TALLY_ASSIGN_OR_RETURN(FieldValue f, ExtractField(unit, v, ctx_));
         if (id == FuncId::kDatePart) return Value::Float(pgtype::kFloat8, FieldAsFloat(unit, f, v));
-        return Value::Num(Numeric(mpz_class(static_cast<long>(f.unscaled)), f.scale));
+        return Value::Num(Numeric::FromUnscaled(f.unscaled, f.scale));
       }
       case FuncId::kTimezone: {
         TALLY_ASSIGN_OR_RETURN(const date::time_zone* zone, ZoneArg(e, args[0]));
