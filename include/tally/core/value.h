@@ -1,6 +1,7 @@
 // Value: one SQL datum (or NULL), held by representation (types.h, Repr) plus its type OID.
 //
-// Numeric is exact: an arbitrary-precision unscaled integer and a display scale, as
+// Numeric is exact: an arbitrary-precision unscaled integer (held as an int64 when it fits,
+// so typical values never touch GMP or the heap) and a display scale, as
 // Postgres's numeric keeps dscale (1.50 has scale 2 and prints as 1.50). NaN and
 // +-Infinity are kept as specials. Never converted through double.
 //
