@@ -104,12 +104,34 @@ int32_t MaxEntryScale(const Accumulator& acc) {
   return acc.scale_counts.empty() ? 0 : std::max(0, acc.scale_counts.back().first);
 }
 
+// num_sum += v, with no temporary mpz when v fits in 64 bits.
+void AddInt128(mpz_class& sum, __int128 v) {
+  unsigned __int128 m =
+      v < 0 ? -static_cast<unsigned __int128>(v) : static_cast<unsigned __int128>(v);
+  if (m >> 64 == 0) {
+    if (v < 0) {
+      mpz_sub_ui(sum.get_mpz_t(), sum.get_mpz_t(), static_cast<unsigned long>(m));
+    } else {
+      mpz_add_ui(sum.get_mpz_t(), sum.get_mpz_t(), static_cast<unsigned long>(m));
+    }
+    return;
+  }
+  thread_local mpz_class term;
+  term = FromInt128(v);
+  sum += term;
+}
+
 void AddScaled(Accumulator& acc, const Numeric& n, int64_t weight) {
   const int32_t s = n.scale();
   // The exact sum at scale max(old, s).
   int32_t w = std::max(acc.num_scale, s);
   MulPow10(acc.num_sum, int64_t{w} - acc.num_scale);
-  mpz_class term = n.unscaled();
+  thread_local mpz_class term;  // reused: no allocation per row
+  if (n.is_small()) {
+    term = static_cast<long>(n.small_unscaled());
+  } else {
+    term = *n.big_unscaled();
+  }
   MulPow10(term, int64_t{w} - s);
   term *= static_cast<long>(weight);
   acc.num_sum += term;
@@ -128,12 +150,14 @@ void AddNumeric(Accumulator& acc, const Numeric& n, int64_t weight) {
     acc.scale_counts.insert(it, {s, weight});
   }
   // The exact sum at scale max(old, s). Same scale (the common case) needs no temporary.
-  if (s == acc.num_scale) {
+  if (s == acc.num_scale && n.is_small()) {
+    AddInt128(acc.num_sum, static_cast<__int128>(n.small_unscaled()) * weight);
+  } else if (s == acc.num_scale) {
     if (weight >= 0) {
-      mpz_addmul_ui(acc.num_sum.get_mpz_t(), n.unscaled().get_mpz_t(),
+      mpz_addmul_ui(acc.num_sum.get_mpz_t(), n.big_unscaled()->get_mpz_t(),
                     static_cast<unsigned long>(weight));
     } else {
-      mpz_submul_ui(acc.num_sum.get_mpz_t(), n.unscaled().get_mpz_t(),
+      mpz_submul_ui(acc.num_sum.get_mpz_t(), n.big_unscaled()->get_mpz_t(),
                     static_cast<unsigned long>(-static_cast<__int128>(weight)));
     }
   } else {

@@ -230,14 +230,14 @@ bool ReadValue(Reader& r, Value* out) {
         case kNumBig: {
           uint64_t scale;
           if (!r.Varint64(&scale) || scale > kMaxScale) return false;
-          mpz_class u;
           if (kind == kNumSmall) {
             int64_t v;
             if (!r.ZigZag64(&v)) return false;
-            u = static_cast<long>(v);
-          } else if (!r.Bigint(&u)) {
-            return false;
+            *out = Value::Num(Numeric::FromUnscaled(v, static_cast<int32_t>(scale)));
+            return true;
           }
+          mpz_class u;
+          if (!r.Bigint(&u)) return false;
           *out = Value::Num(Numeric(std::move(u), static_cast<int32_t>(scale)));
           return true;
         }
@@ -323,13 +323,13 @@ void EncodeValue(const Value& v, std::string* out) {
         case Numeric::Kind::kFinite:
           break;
       }
-      bool small = mpz_fits_slong_p(n.unscaled().get_mpz_t());
+      bool small = n.is_small();  // exactly when the unscaled integer fits in int64
       out->push_back(static_cast<char>(small ? kNumSmall : kNumBig));
       PutVarint64(static_cast<uint64_t>(n.scale() < 0 ? 0 : n.scale()), out);
       if (small) {
-        PutVarint64(ZigZag64(n.unscaled().get_si()), out);
+        PutVarint64(ZigZag64(n.small_unscaled()), out);
       } else {
-        PutBigint(n.unscaled(), out);
+        PutBigint(*n.big_unscaled(), out);
       }
       return;
     }

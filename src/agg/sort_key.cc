@@ -58,22 +58,39 @@ void AppendNumeric(const Numeric& n, std::string* out) {
     case Numeric::Kind::kFinite:
       break;
   }
-  int sign = sgn(n.unscaled());
+  int sign = n.sign();
   if (sign == 0) {
     out->push_back('\x02');
     return;
   }
   out->push_back(sign < 0 ? '\x01' : '\x03');
-  // Significant digits of |unscaled| without trailing zeros.
-  thread_local std::string digits;
-  digits.resize(mpz_sizeinbase(n.unscaled().get_mpz_t(), 10) + 2);
-  mpz_get_str(digits.data(), 10, n.unscaled().get_mpz_t());
-  digits.resize(std::strlen(digits.c_str()));
-  size_t begin = digits[0] == '-' ? 1 : 0;
+  // Decimal digits of |unscaled|: written from the int64 when it is one, else by GMP.
+  thread_local std::string big_digits;
+  char small_digits[24];
+  std::string_view digits;
+  if (n.is_small()) {
+    int64_t v = n.small_unscaled();
+    uint64_t m = v < 0 ? uint64_t{0} - static_cast<uint64_t>(v) : static_cast<uint64_t>(v);
+    char* p = small_digits + sizeof small_digits;
+    do {
+      *--p = static_cast<char>('0' + m % 10);
+      m /= 10;
+    } while (m != 0);
+    digits = std::string_view(p, static_cast<size_t>(small_digits + sizeof small_digits - p));
+  } else {
+    const mpz_class& u = *n.big_unscaled();
+    big_digits.resize(mpz_sizeinbase(u.get_mpz_t(), 10) + 2);
+    mpz_get_str(big_digits.data(), 10, u.get_mpz_t());
+    big_digits.resize(std::strlen(big_digits.c_str()));
+    digits = big_digits;
+    if (digits[0] == '-') digits.remove_prefix(1);
+  }
+  // Significant digits without trailing zeros.
+  const size_t begin = 0;
   size_t end = digits.size();
   while (end > begin + 1 && digits[end - 1] == '0') --end;
   // value = 0.d1d2... * 10^E with E = (digit count) - scale.
-  int64_t e = static_cast<int64_t>(digits.size() - begin) - n.scale();
+  int64_t e = static_cast<int64_t>(digits.size()) - n.scale();
   uint8_t invert = sign < 0 ? 0xFF : 0x00;
   uint32_t ue = static_cast<uint32_t>(static_cast<int32_t>(e)) ^ 0x80000000u;
   for (int shift = 24; shift >= 0; shift -= 8) {

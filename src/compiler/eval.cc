@@ -54,6 +54,8 @@ enum class RoundMode { kRound, kTrunc, kFloor, kCeil };
 // display scale max(scale, 0).
 Numeric RoundNumeric(const Numeric& n, int scale, RoundMode mode) {
   if (!n.is_finite()) return n;
+  // Rescale rounds half away from zero too, without GMP for int64-sized values.
+  if (mode == RoundMode::kRound) return n.Rescale(scale);
   if (scale >= n.scale()) {
     if (mode == RoundMode::kFloor || mode == RoundMode::kCeil) return n;
     return Numeric(mpz_class(n.unscaled() * Pow10(scale - n.scale())), scale);
@@ -888,7 +890,7 @@ class Evaluator {
         }
         TALLY_ASSIGN_OR_RETURN(FieldValue f, ExtractField(unit, v, ctx_));
         if (id == FuncId::kDatePart) return Value::Float(pgtype::kFloat8, FieldAsFloat(unit, f, v));
-        return Value::Num(Numeric(mpz_class(static_cast<long>(f.unscaled)), f.scale));
+        return Value::Num(Numeric::FromUnscaled(f.unscaled, f.scale));
       }
       case FuncId::kTimezone: {
         TALLY_ASSIGN_OR_RETURN(const date::time_zone* zone, ZoneArg(e, args[0]));
@@ -1140,6 +1142,14 @@ Result<Value> ApplyNumericTypmod(Numeric n, int32_t typmod) {
   if (n.kind() == Numeric::Kind::kNaN) return Value::Num(std::move(n));
   if (!n.is_finite()) return Err("numeric field overflow");
   Numeric r = RoundNumeric(n, scale, RoundMode::kRound);
+  if (r.is_small() && scale >= 0 && precision <= 18) {
+    uint64_t limit = 1;
+    for (int i = 0; i < precision; ++i) limit *= 10;
+    int64_t u = r.small_unscaled();
+    uint64_t magnitude = u < 0 ? uint64_t{0} - static_cast<uint64_t>(u) : static_cast<uint64_t>(u);
+    if (magnitude >= limit) return Err("numeric field overflow");
+    return Value::Num(std::move(r));
+  }
   mpz_class limit = Pow10(precision);
   mpz_class unscaled = r.unscaled();
   if (scale < 0) unscaled /= Pow10(-scale);
@@ -1288,10 +1298,10 @@ Result<Value> CastValue(const Value& v, Oid target, int32_t typmod, const EvalCo
         }
         if (!n.is_finite()) return Err("cannot convert infinity to " + PgTypeName(target));
         Numeric r = RoundNumeric(n, 0, RoundMode::kRound);
-        if (!r.unscaled().fits_slong_p() || !IntFits(target, r.unscaled().get_si())) {
+        if (!r.is_small() || !IntFits(target, r.small_unscaled())) {
           return Err(IntRangeError(target));
         }
-        return Value::Int(target, r.unscaled().get_si());
+        return Value::Int(target, r.small_unscaled());
       }
       break;
     }

@@ -915,9 +915,7 @@ bool Value::Identical(const Value& o) const {
       return std::memcmp(&a, &b, sizeof a) == 0;
     }
     case 4: {
-      const Numeric& a = as_numeric();
-      const Numeric& b = o.as_numeric();
-      return a.kind() == b.kind() && a.scale() == b.scale() && a.unscaled() == b.unscaled();
+      return as_numeric().Identical(o.as_numeric());
     }
     case 5:
       return as_text() == o.as_text();

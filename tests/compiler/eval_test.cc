@@ -8,7 +8,9 @@
 #include <date/tz.h>
 
 #include <catch2/catch.hpp>
+#include <random>
 
+#include "../numeric_gen.h"
 #include "tally/compiler/plan.h"
 #include "tally/core/collation.h"
 #include "test_util.h"
@@ -162,4 +164,57 @@ TEST_CASE("text ordering follows the collation", "[compiler][eval]") {
   auto coll_order = tc::Evaluate(*plan->group_keys[0], ctx);
   REQUIRE(coll_order.ok());
   if (en->name() == "en_US.UTF-8") CHECK(coll_order->as_bool());
+}
+
+// numeric(p, s) coercion, int64-sized values (a fast path) or not, against GMP: round half
+// away from zero to s digits, then "numeric field overflow" unless fewer than p digits
+// remain before the point (apply_typmod).
+TEST_CASE("numeric(p, s) casts of random values agree with GMP", "[compiler][eval]") {
+  constexpr uint64_t kSeed = 4242;
+  INFO("seed " << kSeed);
+  std::mt19937_64 rng(kSeed);
+  tc::StaticCatalog catalog = LoadCatalog();
+  auto pow10 = [](long k) {
+    mpz_class p;
+    mpz_ui_pow_ui(p.get_mpz_t(), 10, static_cast<unsigned long>(k));
+    return p;
+  };
+  int errors = 0, ok = 0;
+  for (int i = 0; i < 600; ++i) {
+    tally::testing::RefNumeric g = tally::testing::RandomRefNumeric(rng);
+    if (g.scale > 40) continue;
+    int precision = 1 + static_cast<int>(rng() % 25);
+    int scale = static_cast<int>(rng() % 21);
+    // Rounded to `scale` digits, then counted at scale max(scale, 0).
+    mpz_class q = g.unscaled;
+    if (scale >= g.scale) {
+      q *= pow10(scale - g.scale);
+    } else {
+      mpz_class den = pow10(g.scale - scale), r;
+      mpz_tdiv_qr(q.get_mpz_t(), r.get_mpz_t(), g.unscaled.get_mpz_t(), den.get_mpz_t());
+      if (abs(r) * 2 >= den) q += sgn(g.unscaled);
+    }
+    std::string want;
+    if (abs(q) >= pow10(precision)) {
+      want = "ERROR: numeric field overflow";
+      ++errors;
+    } else {
+      if (scale < 0) q *= pow10(-scale);
+      std::string digits = mpz_class(abs(q)).get_str();
+      size_t s = static_cast<size_t>(std::max(scale, 0));
+      if (s > 0 && digits.size() <= s) digits.insert(0, s + 1 - digits.size(), '0');
+      if (s > 0) digits.insert(digits.size() - s, ".");
+      want = (q < 0 ? "-" : "") + digits;
+      ++ok;
+    }
+    Case c{"UTC",
+           "'" + g.text + "'::numeric(" + std::to_string(precision) + ", " + std::to_string(scale) +
+               ")",
+           want};
+    INFO(c.expr);
+    // Compile-time errors add " at line:column".
+    CHECK(Run(catalog, c).substr(0, want.size()) == want);
+  }
+  CHECK(errors > 50);
+  CHECK(ok > 50);
 }

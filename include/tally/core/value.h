@@ -1,6 +1,7 @@
 // Value: one SQL datum (or NULL), held by representation (types.h, Repr) plus its type OID.
 //
-// Numeric is exact: an arbitrary-precision unscaled integer and a display scale, as
+// Numeric is exact: an arbitrary-precision unscaled integer (held as an int64 when it fits,
+// so typical values never touch GMP or the heap) and a display scale, as
 // Postgres's numeric keeps dscale (1.50 has scale 2 and prints as 1.50). NaN and
 // +-Infinity are kept as specials. Never converted through double.
 //
@@ -14,6 +15,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 
 #include "tally/core/status.h"
@@ -26,11 +28,36 @@ class Numeric {
   enum class Kind : uint8_t { kFinite, kNaN, kPosInf, kNegInf };
 
   Numeric() = default;  // 0 with scale 0
-  Numeric(mpz_class unscaled, int32_t scale) : unscaled_(std::move(unscaled)), scale_(scale) {}
-  static Numeric FromInt(int64_t v) { return Numeric(mpz_class(static_cast<long>(v)), 0); }
+  Numeric(mpz_class unscaled, int32_t scale);
+  static Numeric FromUnscaled(int64_t unscaled, int32_t scale) {
+    Numeric n;
+    n.small_ = unscaled;
+    n.scale_ = scale;
+    return n;
+  }
+  static Numeric FromInt(int64_t v) { return FromUnscaled(v, 0); }
   static Numeric NaN() { return Special(Kind::kNaN); }
   static Numeric PosInf() { return Special(Kind::kPosInf); }
   static Numeric NegInf() { return Special(Kind::kNegInf); }
+
+  Numeric(const Numeric& o) : small_(o.small_), scale_(o.scale_), kind_(o.kind_) {
+    if (o.big_ != nullptr) big_ = new mpz_class(*o.big_);
+  }
+  Numeric(Numeric&& o) noexcept : small_(o.small_), big_(o.big_), scale_(o.scale_), kind_(o.kind_) {
+    o.big_ = nullptr;
+  }
+  Numeric& operator=(const Numeric& o) {
+    if (this != &o) *this = Numeric(o);
+    return *this;
+  }
+  Numeric& operator=(Numeric&& o) noexcept {
+    std::swap(small_, o.small_);
+    std::swap(big_, o.big_);
+    std::swap(scale_, o.scale_);
+    std::swap(kind_, o.kind_);
+    return *this;
+  }
+  ~Numeric() { delete big_; }
 
   // Postgres's numeric_in: "12.50", "-0.001", "1e3" (scale as Postgres gives it), "NaN",
   // "Infinity", "-Infinity".
@@ -40,8 +67,21 @@ class Numeric {
 
   Kind kind() const { return kind_; }
   bool is_finite() const { return kind_ == Kind::kFinite; }
-  const mpz_class& unscaled() const { return unscaled_; }
+  // A finite value whose unscaled integer fits in int64 (then small_unscaled() is it).
+  // Canonical: a finite value is small exactly when its unscaled integer fits.
+  bool is_small() const { return kind_ == Kind::kFinite && big_ == nullptr; }
+  int64_t small_unscaled() const { return small_; }
+  // The unscaled integer of a finite value that is not small; nullptr otherwise.
+  const mpz_class* big_unscaled() const { return big_; }
+  // The unscaled integer (0 for specials) as a fresh mpz: for the rare and slow callers.
+  mpz_class unscaled() const {
+    return big_ != nullptr ? *big_ : mpz_class(static_cast<long>(small_));
+  }
+  // -1, 0, 1: the sign of the unscaled integer (0 for specials).
+  int sign() const { return big_ != nullptr ? sgn(*big_) : (small_ > 0) - (small_ < 0); }
   int32_t scale() const { return scale_; }
+  // Same kind, scale and unscaled integer.
+  bool Identical(const Numeric& o) const;
 
   // Arithmetic with Postgres's result scales: add/sub take the max scale, mul the sum
   // of scales, Div uses select_div_scale and rounds half away from zero (numeric_div).
@@ -63,7 +103,15 @@ class Numeric {
     n.kind_ = k;
     return n;
   }
-  mpz_class unscaled_;
+  // The GMP forms of the operations, for values that are not both small or on overflow.
+  Numeric AddBig(const Numeric& o, bool negate_other) const;
+  Numeric AddSigned(const Numeric& o, bool negate_other) const;
+  int CompareBig(const Numeric& o) const;
+
+  // A finite value is unscaled * 10^-scale_, with unscaled = small_ when big_ is null
+  // (most values: no GMP allocation), else *big_ (which then does not fit in int64).
+  int64_t small_ = 0;
+  mpz_class* big_ = nullptr;
   int32_t scale_ = 0;
   Kind kind_ = Kind::kFinite;
 };
