@@ -184,6 +184,8 @@ class Compiler {
   Result<MExpr> NodeUnfolded(const json& node, Mode mode);
   Result<MExpr> ColumnRef(const json& b, Mode mode);
   Result<MExpr> Const(const json& b);
+  // An A_Const's integer (its "ival" object), from the query text where the JSON leaves it out.
+  int64_t IntegerConstant(const json& ival, int loc) const;
   Result<MExpr> TypeCast(const json& b, Mode mode);
   Result<MExpr> AExpr(const json& b, Mode mode);
   Result<MExpr> FuncCall(const json& b, Mode mode);
@@ -382,29 +384,32 @@ Result<MExpr> Compiler::ColumnRef(const json& b, Mode mode) {
   return e;
 }
 
+int64_t Compiler::IntegerConstant(const json& ival, int loc) const {
+  if (const json* v = Field(ival, "ival")) return v->get<int64_t>();
+  // libpg_query's JSON leaves out zero and (15-4.0.0) negative integers: read the text.
+  int64_t v = 0;
+  if (loc >= 0) {
+    size_t i = static_cast<size_t>(loc);
+    bool neg = false;
+    if (i < sql_.size() && sql_[i] == '-') {
+      neg = true;
+      ++i;
+      while (i < sql_.size() && std::isspace(static_cast<unsigned char>(sql_[i]))) ++i;
+    }
+    while (i < sql_.size() && std::isdigit(static_cast<unsigned char>(sql_[i]))) {
+      v = v * 10 + (sql_[i] - '0');
+      ++i;
+    }
+    if (neg) v = -v;
+  }
+  return v;
+}
+
 Result<MExpr> Compiler::Const(const json& b) {
   int loc = Location(b);
   if (b.value("isnull", false)) return ConstExpr(Value::Null(pgtype::kUnknown));
   if (const json* iv = Field(b, "ival")) {
-    if (const json* v = Field(*iv, "ival"))
-      return ConstExpr(Value::Int(pgtype::kInt4, v->get<int64_t>()));
-    // libpg_query's JSON leaves out zero and (15-4.0.0) negative integers: read the text.
-    int64_t v = 0;
-    if (loc >= 0) {
-      size_t i = static_cast<size_t>(loc);
-      bool neg = false;
-      if (i < sql_.size() && sql_[i] == '-') {
-        neg = true;
-        ++i;
-        while (i < sql_.size() && std::isspace(static_cast<unsigned char>(sql_[i]))) ++i;
-      }
-      while (i < sql_.size() && std::isdigit(static_cast<unsigned char>(sql_[i]))) {
-        v = v * 10 + (sql_[i] - '0');
-        ++i;
-      }
-      if (neg) v = -v;
-    }
-    return ConstExpr(Value::Int(pgtype::kInt4, v));
+    return ConstExpr(Value::Int(pgtype::kInt4, IntegerConstant(*iv, loc)));
   }
   if (const json* fv = Field(b, "fval")) {
     std::string s = fv->value("fval", std::string("0"));
@@ -450,7 +455,7 @@ Result<std::pair<Oid, int32_t>> Compiler::ResolveType(const json& tn) {
       const json& mb = NodeBody(m);
       const json* iv = Field(mb, "ival");
       if (iv == nullptr) return Error(loc, "type modifiers must be simple constants");
-      mods.push_back(iv->value("ival", int64_t{0}));
+      mods.push_back(IntegerConstant(*iv, Location(mb)));
     }
   }
   static const std::map<std::string, Oid> kTypes = {

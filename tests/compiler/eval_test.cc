@@ -184,7 +184,7 @@ TEST_CASE("numeric(p, s) casts of random values agree with GMP", "[compiler][eva
     tally::testing::RefNumeric g = tally::testing::RandomRefNumeric(rng);
     if (g.scale > 40) continue;
     int precision = 1 + static_cast<int>(rng() % 25);
-    int scale = static_cast<int>(rng() % 21);
+    int scale = static_cast<int>(rng() % 29) - 8;  // PG15 allows negative scales
     // Rounded to `scale` digits, then counted at scale max(scale, 0).
     mpz_class q = g.unscaled;
     if (scale >= g.scale) {
@@ -217,4 +217,20 @@ TEST_CASE("numeric(p, s) casts of random values agree with GMP", "[compiler][eva
   }
   CHECK(errors > 50);
   CHECK(ok > 50);
+}
+
+// libpg_query's JSON leaves negative integers out: a typmod like numeric(5,-4) was read as 0.
+TEST_CASE("numeric casts with negative scales round left of the point, as PostgreSQL 15",
+          "[compiler][eval]") {
+  tc::StaticCatalog catalog = LoadCatalog();
+  // Results from PostgreSQL 15.
+  const Case cases[] = {{"UTC", "'21'::numeric(5,-4)", "0"},
+                        {"UTC", "'25'::numeric(5,-1)", "30"},
+                        {"UTC", "'-25'::numeric(5, -1)", "-30"},
+                        {"UTC", "'123456.7'::numeric(3,-3)", "123000"},
+                        {"UTC", "'12.5'::numeric(5,0)", "13"}};
+  for (const Case& c : cases) {
+    INFO(c.expr);
+    CHECK(Run(catalog, c) == c.expected);
+  }
 }
