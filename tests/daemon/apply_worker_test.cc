@@ -4,6 +4,7 @@
 #include <map>
 #include <random>
 
+#include "../test_catalog.h"
 #include "tally/compiler/catalog.h"
 #include "tally/compiler/plan.h"
 
@@ -13,17 +14,10 @@ using daemon::ApplyWorker;
 namespace {
 
 compiler::StaticCatalog Catalog() {
-  compiler::StaticCatalog cat;
-  compiler::TableInfo t;
-  t.oid = 1000;
-  t.schema = "public";
-  t.name = "t";
-  t.columns = {{"id", pgtype::kInt4, -1, 1, true},
-               {"g", pgtype::kText, -1, 2, false},
-               {"x", pgtype::kNumeric, compiler::NumericTypmod(12, 2), 3, false}};
-  t.primary_key = {0};
-  cat.Add(t);
-  return cat;
+  return testing::TableTCatalog(
+      {{"id", pgtype::kInt4, -1, 1, true},
+       {"g", pgtype::kText, -1, 2, false},
+       {"x", pgtype::kNumeric, compiler::NumericTypmod(12, 2), 3, false}});
 }
 
 const Oid kTypes[] = {pgtype::kInt4, pgtype::kText, pgtype::kNumeric};

@@ -5,6 +5,7 @@
 #include <random>
 #include <set>
 
+#include "../test_catalog.h"
 #include "tally/compiler/catalog.h"
 #include "tally/compiler/plan.h"
 
@@ -15,18 +16,10 @@ using engine::ViewMaintainer;
 namespace {
 
 compiler::StaticCatalog Catalog() {
-  compiler::StaticCatalog cat;
-  compiler::TableInfo t;
-  t.oid = 1000;
-  t.schema = "public";
-  t.name = "t";
-  t.columns = {{"id", pgtype::kInt4, -1, 1, true},
-               {"g", pgtype::kText, -1, 2, false},
-               {"x", pgtype::kNumeric, compiler::NumericTypmod(12, 2), 3, false},
-               {"y", pgtype::kInt4, -1, 4, false}};
-  t.primary_key = {0};
-  cat.Add(t);
-  return cat;
+  return testing::TableTCatalog({{"id", pgtype::kInt4, -1, 1, true},
+                                 {"g", pgtype::kText, -1, 2, false},
+                                 {"x", pgtype::kNumeric, compiler::NumericTypmod(12, 2), 3, false},
+                                 {"y", pgtype::kInt4, -1, 4, false}});
 }
 
 struct Harness {

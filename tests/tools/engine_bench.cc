@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "../test_catalog.h"
 #include "tally/compiler/catalog.h"
 #include "tally/compiler/eval.h"
 #include "tally/compiler/plan.h"
@@ -50,18 +51,13 @@ struct Row {
 int main(int argc, char** argv) {
   const long changes = argc > 1 ? std::atol(argv[1]) : 1000000;
   std::mt19937_64 rng(argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 1);
-  compiler::StaticCatalog cat;
-  compiler::TableInfo t;
-  t.oid = 1000;
-  t.schema = "public";
-  t.name = "t";
-  t.columns = {{"id", pgtype::kInt8, -1, 1, true},
-               {"k", pgtype::kInt4, -1, 2, true},
-               {"g", pgtype::kText, -1, 3, true},
-               {"amount", pgtype::kNumeric, compiler::NumericTypmod(12, 2), 4, false},
-               {"ts", pgtype::kTimestampTz, -1, 5, true}};
-  t.primary_key = {0};
-  cat.Add(t);
+  compiler::StaticCatalog cat = testing::TableTCatalog(
+      {{"id", pgtype::kInt8, -1, 1, true},
+       {"k", pgtype::kInt4, -1, 2, true},
+       {"g", pgtype::kText, -1, 3, true},
+       {"amount", pgtype::kNumeric, compiler::NumericTypmod(12, 2), 4, false},
+       {"ts", pgtype::kTimestampTz, -1, 5, true}});
+  const compiler::TableInfo t = *cat.LookupTable("public", "t");
   const char* queries[] = {
       "SELECT g, count(*) AS n, sum(amount) AS total, avg(amount) AS avg_amount FROM t GROUP BY g",
       "SELECT k, min(amount) AS lo, max(amount) AS hi, count(DISTINCT g) AS distinct_g, "
