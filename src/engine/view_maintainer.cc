@@ -71,14 +71,6 @@ compiler::EvalContext EvalContextFor(const EvalSettings& settings) {
   return ctx;
 }
 
-uint64_t SortKeyHead(std::string_view sort_key) {
-  uint64_t head = 0;
-  for (size_t i = 0; i < 8; ++i) {
-    head = (head << 8) | (i < sort_key.size() ? static_cast<uint8_t>(sort_key[i]) : 0);
-  }
-  return head;
-}
-
 // std::lower_bound without branches on the data (a compare of random heads mispredicts half
 // the time, which cost more than the search's cache misses).
 size_t HeadLowerBound(const std::vector<uint64_t>& heads, uint64_t head) {
@@ -568,7 +560,7 @@ Status ViewMaintainer::ParseChunk(std::string_view prefix, std::string_view key,
     sort_key.clear();
     agg::AppendSortKey(*value, *settings_.collation, &sort_key);
     e.Assign(sort_key, value_bytes);
-    chunk->heads[i] = SortKeyHead(sort_key);
+    chunk->heads[i] = store::KeyHead(sort_key);
   }
   if (!bytes.empty() || n == 0) return bad();
   return Status::Ok();
@@ -630,7 +622,7 @@ Result<int> ViewMaintainer::AddToChunk(ValueChunk& chunk, std::string_view sort_
                                        const Value& value, int64_t weight) const {
   auto& entries = chunk.entries;
   auto& heads = chunk.heads;
-  const uint64_t head = SortKeyHead(sort_key);
+  const uint64_t head = store::KeyHead(sort_key);
   // Among entries with this head (usually none or one), the full sort keys decide; those of
   // at most 8 bytes are their heads (zero-padded) and sizes, so their bytes stay unread.
   auto compare = [&](const ValueEntry& e) {

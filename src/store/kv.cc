@@ -258,21 +258,6 @@ void KvBatch::Seal() {
   sealed_ = true;
 }
 
-namespace {
-
-// The first 8 bytes of `bytes` from `from` on, big-endian, zero-padded: comparing heads
-// orders keys as comparing their bytes does, up to ties.
-uint64_t KeyHead(std::string_view bytes, size_t from) {
-  uint64_t h = 0;
-  for (size_t i = 0; i < 8; ++i) {
-    const size_t at = from + i;
-    h = (h << 8) | (at < bytes.size() ? static_cast<uint8_t>(bytes[at]) : 0);
-  }
-  return h;
-}
-
-}  // namespace
-
 std::vector<uint32_t> KvBatch::ComputeOrder() const {
   // Sorted by the keys' first 16 bytes held inline, so most comparisons do not touch the
   // batch's buffer (random reads into tens of MB): 4x faster on 250k row-store keys.

@@ -163,6 +163,16 @@ inline void AppendU64(uint64_t v, std::string* out) {
 }
 uint32_t ReadU32(std::string_view s);
 uint64_t ReadU64(std::string_view s);
+// The 8 bytes of `bytes` from `from` on, big-endian, zero-padded past its end: comparing
+// heads orders byte strings as comparing them does, up to ties.
+inline uint64_t KeyHead(std::string_view bytes, size_t from = 0) {
+  uint64_t h = 0;
+  for (size_t i = 0; i < 8; ++i) {
+    const size_t at = from + i;
+    h = (h << 8) | (at < bytes.size() ? static_cast<uint8_t>(bytes[at]) : 0);
+  }
+  return h;
+}
 // The smallest key greater than every key starting with `prefix`.
 std::string PrefixEnd(std::string_view prefix);
 
