@@ -83,8 +83,13 @@ void ApplyWorker::Run() {
 
 Status ApplyWorker::ApplyBlock(Block& block) {
   for (const Op& op : block.ops) {
-    const std::span<const int> row_map(*op.row_map);
     Status s;
+    if (op.old_row < 0 && op.new_row < 0) {
+      s = op.maintainer->SettleValueCounts(*op.store);
+      if (!s.ok()) return s.WithContext("view " + *op.view_name);
+      continue;
+    }
+    const std::span<const int> row_map(*op.row_map);
     if (op.old_row >= 0 && op.new_row >= 0) {
       s = op.maintainer->ApplyUpdateValues(block.rows[op.old_row], block.rows[op.new_row], row_map,
                                            *op.store);

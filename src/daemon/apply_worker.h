@@ -35,7 +35,8 @@ namespace tally::daemon {
 class ApplyWorker {
  public:
   // One view's part of one change: the row it loses (old_row) and the row it gains (new_row),
-  // each an index into the block's rows, or -1.
+  // each an index into the block's rows, or -1. With neither, the view settles its value
+  // counts (ViewMaintainer::SettleValueCounts), as a flush needs.
   struct Op {
     engine::ViewMaintainer* maintainer = nullptr;
     const std::vector<int>* row_map = nullptr;  // plan input column -> row column
@@ -58,6 +59,9 @@ class ApplyWorker {
   // After each change: hands the block over once it is full. Returns the worker's error,
   // if it met one (the changes after it are not applied).
   Status EndChange();
+  // Hands over the block being filled now, full or not: the worker starts on it while the
+  // caller does something else before it drains.
+  void HandOverNow() { HandOver(); }
   // Everything handed over is applied; the first error, once.
   Status Drain();
 

@@ -701,7 +701,12 @@ Status Daemon::Flush() {
   store::KvBatch batch;
   batch.Reserve(last_batch_ops_ + last_batch_ops_ / 8, last_batch_bytes_ + last_batch_bytes_ / 8);
   // The row stores are this thread's alone: written first, while the apply worker finishes
-  // the blocks it still has.
+  // the blocks it still has and settles the views' value counts.
+  for (auto& v : views_) {
+    if (!v->maintainer->keeps_value_counts() || !v->stopped.empty()) continue;
+    apply_->AddOp({v->maintainer.get(), nullptr, &v->config->name, state_.get(), Lsn(), -1, -1});
+  }
+  apply_->HandOverNow();
   for (auto& g : groups_) {
     if (g->rows) TALLY_RETURN_IF_ERROR(g->rows->Flush(*state_, batch));
   }

@@ -21,7 +21,8 @@ constexpr char kPendingTag = 'p';
 constexpr char kPendingRun = 'c';      // + run number: the rows of one batch
 constexpr char kPendingByGroup = 'k';  // + group key: one group's row (streamed transactions)
 constexpr size_t kPendingRunBytes = 1 << 20;
-constexpr size_t kMaxRunEntries = 128;  // value counts per stored run
+constexpr size_t kMaxRunEntries = 128;     // value counts per stored run
+constexpr size_t kKeptDeltaCapacity = 16;  // per group, between settles
 
 std::string ViewPrefix(char tag, uint32_t view_id) {
   std::string s(1, tag);
@@ -219,6 +220,8 @@ std::string ViewMaintainer::ValueCountViewPrefix() const {
 
 void ViewMaintainer::Reset() {
   groups_.clear();
+  delta_bytes_.clear();
+  delta_count_ = 0;
   dirty_groups_.clear();
   cache_bytes_ = 0;
   read_iter_.reset();
@@ -401,36 +404,84 @@ Status ViewMaintainer::FoldRow(const RowEval& e, int64_t weight, const RowEval* 
                                store::KvStore& store) {
   TALLY_ASSIGN_OR_RETURN(GroupState * g, LoadGroup(e.group_key, e.group_hash, e.keys, store));
   if (unchanged_from == nullptr) g->rows += weight;
-  if (keeps_value_counts_) {
-    // The value-count lookups below chase pointers (set, run, heads, entry) one set after the
-    // other; fetching every single-run set's heads now overlaps their cache misses.
-    for (const ValueSet& set : g->value_sets) {
-      if (set.size() != 1) continue;
-      const std::vector<uint64_t>& heads = set.begin()->second.heads;
-      const size_t n = std::min<size_t>(heads.size(), 128);
-      for (size_t h = 0; h < n; h += 8) __builtin_prefetch(heads.data() + h);
-    }
-  }
   for (size_t i = 0; i < plan_.aggregates.size(); ++i) {
     if (!e.included[i]) continue;
     if (unchanged_from != nullptr && SameContribution(e, *unchanged_from, i)) continue;
     const Value& input = *e.inputs[i];
     if (IsValueCounted(specs_[i])) {
       if (input.is_null() || value_count_slot_[i] != i) continue;
-      sort_scratch_.clear();
-      agg::AppendSortKey(input, *settings_.collation, &sort_scratch_);
-      TALLY_ASSIGN_OR_RETURN(ValueChunk * chunk,
-                             FindChunk(e.group_key, *g, i, sort_scratch_, g->value_sets[i], store));
-      TALLY_ASSIGN_OR_RETURN(int appeared, AddToChunk(*chunk, sort_scratch_, input, weight));
-      if (appeared == 0) continue;
-      for (size_t a = 0; a < specs_.size(); ++a) {
-        // For count(DISTINCT) the accumulator's count is the number of distinct values.
-        if (value_count_slot_[a] == i && specs_[a].distinct) g->accumulators[a].count += appeared;
-      }
+      ValueDelta d;
+      d.offset = static_cast<uint32_t>(delta_bytes_.size());
+      agg::AppendSortKey(input, *settings_.collation, &delta_bytes_);
+      d.sort_key_size = static_cast<uint32_t>(delta_bytes_.size() - d.offset);
+      agg::EncodeValue(input, &delta_bytes_);
+      d.value_size = static_cast<uint32_t>(delta_bytes_.size() - d.offset - d.sort_key_size);
+      d.head = store::KeyHead(std::string_view(delta_bytes_).substr(d.offset, d.sort_key_size));
+      d.slot = static_cast<uint32_t>(i);
+      d.weight = weight;
+      g->value_deltas.push_back(d);
+      ++delta_count_;
       continue;
     }
     agg::Apply(specs_[i], g->accumulators[i], input, weight);
   }
+  if (delta_bytes_.size() + delta_count_ * sizeof(ValueDelta) > delta_limit_) {
+    return SettleValueCounts(store);
+  }
+  return Status::Ok();
+}
+
+Status ViewMaintainer::SettleValueCounts(store::KvStore& store) {
+  if (delta_bytes_.empty()) return Status::Ok();
+  for (auto* entry : dirty_groups_) {
+    if (entry->second.value_deltas.empty()) continue;
+    TALLY_RETURN_IF_ERROR(SettleGroup(entry->first, entry->second, store));
+  }
+  delta_bytes_.clear();
+  delta_count_ = 0;
+  if (delta_bytes_.capacity() > delta_limit_) std::string().swap(delta_bytes_);
+  return Status::Ok();
+}
+
+Status ViewMaintainer::SettleGroup(const std::string& group_key, GroupState& g,
+                                   store::KvStore& store) {
+  std::vector<ValueDelta>& deltas = g.value_deltas;
+  auto sort_key = [&](const ValueDelta& d) {
+    return std::string_view(delta_bytes_).substr(d.offset, d.sort_key_size);
+  };
+  // By slot and sort key; equal keys net out before the runs see them.
+  std::sort(deltas.begin(), deltas.end(), [&](const ValueDelta& a, const ValueDelta& b) {
+    if (a.slot != b.slot) return a.slot < b.slot;
+    if (a.head != b.head) return a.head < b.head;
+    return sort_key(a) < sort_key(b);
+  });
+  for (size_t i = 0; i < deltas.size();) {
+    const ValueDelta& d = deltas[i];
+    const std::string_view key = sort_key(d);
+    int64_t weight = 0;
+    size_t j = i;
+    for (; j < deltas.size() && deltas[j].slot == d.slot && deltas[j].head == d.head &&
+           sort_key(deltas[j]) == key;
+         ++j) {
+      weight += deltas[j].weight;
+    }
+    i = j;
+    if (weight == 0) continue;
+    const size_t slot = d.slot;
+    TALLY_ASSIGN_OR_RETURN(ValueChunk * chunk,
+                           FindChunk(group_key, g, slot, key, g.value_sets[slot], store));
+    const std::string_view value =
+        std::string_view(delta_bytes_).substr(d.offset + d.sort_key_size, d.value_size);
+    TALLY_ASSIGN_OR_RETURN(int appeared, AddToChunk(*chunk, key, value, weight));
+    if (appeared == 0) continue;
+    for (size_t a = 0; a < specs_.size(); ++a) {
+      // For count(DISTINCT) the accumulator's count is the number of distinct values.
+      if (value_count_slot_[a] == slot && specs_[a].distinct) g.accumulators[a].count += appeared;
+    }
+  }
+  deltas.clear();
+  // A group that took a large batch's share does not keep its memory.
+  if (deltas.capacity() > kKeptDeltaCapacity) std::vector<ValueDelta>().swap(deltas);
   return Status::Ok();
 }
 
@@ -619,7 +670,7 @@ void ViewMaintainer::ValueEntry::Assign(std::string_view sort_key, std::string_v
 }
 
 Result<int> ViewMaintainer::AddToChunk(ValueChunk& chunk, std::string_view sort_key,
-                                       const Value& value, int64_t weight) const {
+                                       std::string_view encoded_value, int64_t weight) const {
   auto& entries = chunk.entries;
   auto& heads = chunk.heads;
   const uint64_t head = store::KeyHead(sort_key);
@@ -663,9 +714,7 @@ Result<int> ViewMaintainer::AddToChunk(ValueChunk& chunk, std::string_view sort_
     }
   } else if (weight > 0) {
     ValueEntry e;
-    value_scratch_.clear();
-    agg::EncodeValue(value, &value_scratch_);
-    e.Assign(sort_key, value_scratch_);
+    e.Assign(sort_key, encoded_value);
     e.count = weight;
     entries.insert(entries.begin() + static_cast<ptrdiff_t>(pos), std::move(e));
     heads.insert(heads.begin() + static_cast<ptrdiff_t>(pos), head);
@@ -854,6 +903,7 @@ SinkRow ViewMaintainer::DeletionRow(const GroupState& g) const {
 
 Status ViewMaintainer::Flush(store::KvStore& store, store::KvBatch& batch,
                              std::vector<SinkRow>* out, bool* rewrite_all) {
+  TALLY_RETURN_IF_ERROR(SettleValueCounts(store));
   *rewrite_all = truncated_;
   group_count_delta_ = 0;
   if (truncated_) {
