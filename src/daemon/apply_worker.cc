@@ -24,8 +24,62 @@ ApplyWorker::~ApplyWorker() {
 int32_t ApplyWorker::AddRow(std::vector<Value>** row) {
   Block& b = *filling_;
   if (b.rows_used == b.rows.size()) b.rows.emplace_back();
+  if (b.rows_used == b.text_layouts.size()) {
+    b.text_layouts.push_back(nullptr);
+    b.first_field.push_back(0);
+  }
+  b.text_layouts[b.rows_used] = nullptr;
   *row = &b.rows[b.rows_used];
   return static_cast<int32_t>(b.rows_used++);
+}
+
+int32_t ApplyWorker::AddTextRow(const TextLayout& layout,
+                                std::span<const std::optional<std::string_view>> fields) {
+  std::vector<Value>* unused = nullptr;
+  const int32_t index = AddRow(&unused);
+  Block& b = *filling_;
+  b.text_layouts[index] = &layout;
+  b.first_field[index] = static_cast<uint32_t>(b.fields.size());
+  for (const auto& f : fields) {
+    if (!f) {
+      b.fields.emplace_back(0, -1);
+      continue;
+    }
+    b.fields.emplace_back(static_cast<uint32_t>(b.text.size()), static_cast<int32_t>(f->size()));
+    b.text.append(*f);
+  }
+  return index;
+}
+
+void ApplyWorker::Block::Clear() {
+  ops.clear();
+  rows_used = 0;
+  fields.clear();
+  text.clear();
+}
+
+Status ApplyWorker::ParseRow(Block& block, int32_t index) {
+  const TextLayout* layout = block.text_layouts[index];
+  if (layout == nullptr) return Status::Ok();
+  block.text_layouts[index] = nullptr;
+  const std::vector<Oid>& types = *layout->types;
+  std::vector<Value>& out = block.rows[index];
+  out.resize(types.size());
+  const std::string_view text(block.text);
+  for (size_t i = 0; i < types.size(); ++i) {
+    const auto [offset, length] = block.fields[block.first_field[index] + i];
+    if (length < 0) {
+      out[i] = Value::Null(types[i]);
+      continue;
+    }
+    auto value = Value::ParseText(types[i], text.substr(offset, static_cast<size_t>(length)));
+    if (!value.ok()) {
+      return value.status().WithContext("table " + layout->table + ", column " +
+                                        (*layout->columns)[i]);
+    }
+    out[i] = std::move(value).value();
+  }
+  return Status::Ok();
 }
 
 Status ApplyWorker::EndChange() {
@@ -37,7 +91,7 @@ Status ApplyWorker::EndChange() {
 
 void ApplyWorker::HandOver() {
   if (filling_->ops.empty()) {
-    filling_->rows_used = 0;
+    filling_->Clear();
     return;
   }
   std::unique_lock lock(mu_);
@@ -68,8 +122,7 @@ void ApplyWorker::Run() {
     const bool skip = failed_.load();
     lock.unlock();
     Status s = skip ? Status::Ok() : ApplyBlock(*block);
-    block->ops.clear();
-    block->rows_used = 0;
+    block->Clear();
     lock.lock();
     if (!s.ok() && !failed_.load()) {
       error_ = std::move(s);
@@ -88,6 +141,11 @@ Status ApplyWorker::ApplyBlock(Block& block) {
       s = op.maintainer->SettleValueCounts(*op.store);
       if (!s.ok()) return s.WithContext("view " + *op.view_name);
       continue;
+    }
+    if (op.old_row >= 0) s = ParseRow(block, op.old_row);
+    if (s.ok() && op.new_row >= 0) s = ParseRow(block, op.new_row);
+    if (!s.ok()) {
+      return s.WithContext("in transaction committing at " + op.commit_lsn.ToString());
     }
     const std::span<const int> row_map(*op.row_map);
     if (op.old_row >= 0 && op.new_row >= 0) {

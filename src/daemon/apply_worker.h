@@ -20,7 +20,10 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -47,6 +50,14 @@ class ApplyWorker {
     int32_t new_row = -1;
   };
 
+  // How the worker parses a row given as text (AddTextRow): the columns' types, and for errors
+  // the table's and the columns' names. The caller keeps it alive and unchanged until Drain.
+  struct TextLayout {
+    std::string table;
+    const std::vector<std::string>* columns = nullptr;
+    const std::vector<Oid>* types = nullptr;
+  };
+
   ApplyWorker();
   ~ApplyWorker();  // drains; an error still pending is dropped
   ApplyWorker(const ApplyWorker&) = delete;
@@ -55,6 +66,10 @@ class ApplyWorker {
   // A row slot of the block being filled, for the caller to fill; its index for an Op.
   // Slots are reused: the caller overwrites every column it reads.
   int32_t AddRow(std::vector<Value>** row);
+  // A row slot holding `fields` as text (nullopt: NULL), one per layout column: the worker
+  // parses it when an op first reads it, so that parsing is off the caller's thread.
+  int32_t AddTextRow(const TextLayout& layout,
+                     std::span<const std::optional<std::string_view>> fields);
   void AddOp(const Op& op) { filling_->ops.push_back(op); }
   // After each change: hands the block over once it is full. Returns the worker's error,
   // if it met one (the changes after it are not applied).
@@ -72,7 +87,16 @@ class ApplyWorker {
     std::vector<std::vector<Value>> rows;
     size_t rows_used = 0;
     std::vector<Op> ops;
+    // Per row: its layout while it waits to be parsed from `text`, else null.
+    std::vector<const TextLayout*> text_layouts;
+    std::vector<uint32_t> first_field;  // per row: its first entry in `fields`
+    // Per text field: its offset in `text` and its length, or -1 for NULL.
+    std::vector<std::pair<uint32_t, int32_t>> fields;
+    std::string text;
+    void Clear();
   };
+  // Parses the block's text row `index` into rows[index], once.
+  static Status ParseRow(Block& block, int32_t index);
   void HandOver();
   void Run();
   Status ApplyBlock(Block& block);

@@ -858,28 +858,17 @@ Status Daemon::ApplyGroupChange(TableGroup& g, const pgoutput::RowChange& c, boo
     if (has_pk) TALLY_RETURN_IF_ERROR(pk_of(c.new_tuple, &pk_new_));
   }
   const bool same_key = !has_pk || !c.has_new_tuple || pk_new_ == pk_old_;
-  // The group's columns are parsed once, for all its views, when one of them needs them, into
-  // the apply worker's block; the worker folds them into the views.
+  // The group's columns go once, for all its views, when one of them needs them, into the apply
+  // worker's block as text; the worker parses them (off this thread, which bounds the
+  // stream's pace) and folds them into the views.
   int32_t old_row = -1, new_row = -1;
   bool parsed = false;
+  if (g.text_layout.types == nullptr) {
+    g.text_layout = {g.table.QualifiedName(), &g.columns, &g.column_types};
+  }
   auto parse = [&](const std::vector<std::optional<std::string_view>>& fields,
                    int32_t* index) -> Status {
-    std::vector<Value>* out = nullptr;
-    *index = apply_->AddRow(&out);
-    out->resize(width);
-    for (size_t i = 0; i < width; ++i) {
-      const Oid type = g.column_types[i];
-      if (!fields[i]) {
-        (*out)[i] = Value::Null(type);
-        continue;
-      }
-      auto value = Value::ParseText(type, *fields[i]);
-      if (!value.ok()) {
-        return value.status().WithContext("table " + g.table.QualifiedName() + ", column " +
-                                          g.columns[i]);
-      }
-      (*out)[i] = std::move(value).value();
-    }
+    *index = apply_->AddTextRow(g.text_layout, fields);
     return Status::Ok();
   };
   for (ViewRuntime* v : g.members) {

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "apply_worker.h"
 #include "tally/compiler/plan.h"
 #include "tally/core/lsn.h"
 #include "tally/daemon/config.h"
@@ -32,6 +33,9 @@ struct TableGroup {
   uint32_t relation_id = 0;
   std::vector<int> relation_fields;  // per stored column: index into the relation's columns
   std::vector<int> pk_fields;        // primary key columns: indices into the relation's columns
+
+  // For the apply worker, which parses the changed rows (set on first use).
+  ApplyWorker::TextLayout text_layout;
 };
 
 struct ViewRuntime {

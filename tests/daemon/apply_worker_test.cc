@@ -79,6 +79,19 @@ int32_t AddRow(ApplyWorker& w, const std::vector<std::string>& text) {
   return index;
 }
 
+const std::vector<std::string> kColumns = {"id", "g", "x"};
+const std::vector<Oid> kTypeList(std::begin(kTypes), std::end(kTypes));
+const ApplyWorker::TextLayout kLayout{"public.t", &kColumns, &kTypeList};
+
+// The same row as text, for the worker to parse; "NULL" is a NULL.
+int32_t AddTextRow(ApplyWorker& w, const std::vector<std::string>& text) {
+  std::vector<std::optional<std::string_view>> fields;
+  for (const auto& f : text) {
+    fields.emplace_back(f == "NULL" ? std::nullopt : std::optional<std::string_view>(f));
+  }
+  return w.AddTextRow(kLayout, fields);
+}
+
 }  // namespace
 
 TEST_CASE("the apply worker gives what applying on the caller's thread gives") {
@@ -98,20 +111,22 @@ TEST_CASE("the apply worker gives what applying on the caller's thread gives") {
         std::to_string(id), std::string(1, "abcde"[rng() % 5]),
         std::to_string(rng() % 1000) + "." + std::to_string(10 + rng() % 90)};
     auto old = table.find(id);
+    // Parsed here, or as text by the worker.
+    auto add = rng() % 2 == 0 ? AddRow : AddTextRow;
     ApplyWorker::Op op{via_worker.m.get(), &via_worker.row_map, &via_worker.name,
                        via_worker.store.get(), Lsn(static_cast<uint64_t>(step + 1))};
     Status s;
     if (old == table.end()) {
-      op.new_row = AddRow(worker, row);
+      op.new_row = add(worker, row);
       s = direct.m->ApplyValues(Parse(row), direct.row_map, 1, *direct.store);
       table[id] = row;
     } else if (rng() % 3 == 0) {
-      op.old_row = AddRow(worker, old->second);
+      op.old_row = add(worker, old->second);
       s = direct.m->ApplyValues(Parse(old->second), direct.row_map, -1, *direct.store);
       table.erase(old);
     } else {
-      op.old_row = AddRow(worker, old->second);
-      op.new_row = AddRow(worker, row);
+      op.old_row = add(worker, old->second);
+      op.new_row = add(worker, row);
       s = direct.m->ApplyUpdateValues(Parse(old->second), Parse(row), direct.row_map,
                                       *direct.store);
       old->second = row;
@@ -184,4 +199,27 @@ TEST_CASE("a value count gone negative surfaces when the worker settles the view
   REQUIRE_FALSE(s.ok());
   CHECK(s.message().find("view v") != std::string::npos);
   CHECK(s.message().find("value count went negative") != std::string::npos);
+}
+
+TEST_CASE("the apply worker parses text rows, naming the table, column and transaction") {
+  View v;
+  ApplyWorker worker;
+  ApplyWorker::Op good{v.m.get(), &v.row_map, &v.name, v.store.get(), Lsn(0x10)};
+  good.new_row = AddTextRow(worker, {"1", "a", "NULL"});
+  worker.AddOp(good);
+  ApplyWorker::Op bad{v.m.get(), &v.row_map, &v.name, v.store.get(), Lsn(0x20)};
+  bad.new_row = AddTextRow(worker, {"2", "b", "12x"});
+  worker.AddOp(bad);
+  REQUIRE(worker.EndChange().ok());
+  Status s = worker.Drain();
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.message().find("table public.t, column x") != std::string::npos);
+  CHECK(s.message().find("in transaction committing at 0/20") != std::string::npos);
+  v.m->Reset();
+  // A NULL field is a NULL.
+  ApplyWorker::Op again{v.m.get(), &v.row_map, &v.name, v.store.get(), Lsn(0x30)};
+  again.new_row = AddTextRow(worker, {"1", "a", "NULL"});
+  worker.AddOp(again);
+  REQUIRE(worker.Drain().ok());
+  CHECK(v.Flush() == std::map<std::string, std::string>{{"a", "a 1 NULL NULL NULL "}});
 }
