@@ -36,6 +36,11 @@ struct View {
     // The plan reads (g, x): columns 1 and 2 of the table's row.
     for (int c : m->plan().input_columns) row_map.push_back(c);
   }
+  // An op of this view for a change committing at `lsn`, rows to be set.
+  ApplyWorker::Op OpAt(Lsn lsn) { return {m.get(), &row_map, &name, store.get(), lsn}; }
+  // The op that settles this view's value counts, as the daemon adds before a flush.
+  ApplyWorker::Op SettleOp() { return {m.get(), nullptr, &name, store.get(), Lsn(), -1, -1}; }
+
   std::map<std::string, std::string> Flush() {
     store::KvBatch batch;
     std::vector<engine::SinkRow> rows;
@@ -113,8 +118,7 @@ TEST_CASE("the apply worker gives what applying on the caller's thread gives") {
     auto old = table.find(id);
     // Parsed here, or as text by the worker.
     auto add = rng() % 2 == 0 ? AddRow : AddTextRow;
-    ApplyWorker::Op op{via_worker.m.get(), &via_worker.row_map, &via_worker.name,
-                       via_worker.store.get(), Lsn(static_cast<uint64_t>(step + 1))};
+    ApplyWorker::Op op = via_worker.OpAt(Lsn(static_cast<uint64_t>(step + 1)));
     Status s;
     if (old == table.end()) {
       op.new_row = add(worker, row);
@@ -136,8 +140,7 @@ TEST_CASE("the apply worker gives what applying on the caller's thread gives") {
     REQUIRE(worker.EndChange().ok());
     if (step % 3000 == 2999) {
       // As the daemon does before a flush: the worker settles the value counts.
-      worker.AddOp(ApplyWorker::Op{via_worker.m.get(), nullptr, &via_worker.name,
-                                   via_worker.store.get(), Lsn(), -1, -1});
+      worker.AddOp(via_worker.SettleOp());
       worker.HandOverNow();
       REQUIRE(worker.Drain().ok());
       REQUIRE(via_worker.Flush() == direct.Flush());
@@ -154,17 +157,14 @@ TEST_CASE("an apply worker error names the view and the transaction, once, and s
       "SELECT g, count(*) AS n, sum(x) AS s, min(x) AS lo, max(x) AS hi FROM t "
       "WHERE 1 / x > 0 GROUP BY g");
   ApplyWorker worker;
-  auto op = [&](Lsn lsn) {
-    return ApplyWorker::Op{v.m.get(), &v.row_map, &v.name, v.store.get(), lsn};
-  };
   // x = 0: the WHERE clause divides by zero.
-  ApplyWorker::Op bad = op(Lsn(0x10));
+  ApplyWorker::Op bad = v.OpAt(Lsn(0x10));
   bad.new_row = AddRow(worker, {"1", "a", "0.00"});
   worker.AddOp(bad);
   REQUIRE(worker.EndChange().ok());  // not handed over yet
   // Changes after the error are not applied.
   for (int i = 0; i < 2000; ++i) {
-    ApplyWorker::Op later = op(Lsn(0x20));
+    ApplyWorker::Op later = v.OpAt(Lsn(0x20));
     later.new_row = AddRow(worker, {"2", "b", "1.00"});
     worker.AddOp(later);
     worker.EndChange().IgnoreError();
@@ -178,7 +178,7 @@ TEST_CASE("an apply worker error names the view and the transaction, once, and s
   v.m->Reset();
   CHECK(v.Flush().empty());
   // It works again after the error was taken.
-  ApplyWorker::Op good = op(Lsn(0x30));
+  ApplyWorker::Op good = v.OpAt(Lsn(0x30));
   good.new_row = AddRow(worker, {"3", "c", "2.50"});
   worker.AddOp(good);
   REQUIRE(worker.EndChange().ok());
@@ -190,11 +190,11 @@ TEST_CASE("a value count gone negative surfaces when the worker settles the view
   View v;
   ApplyWorker worker;
   // Deleting a row that was never there.
-  ApplyWorker::Op bad{v.m.get(), &v.row_map, &v.name, v.store.get(), Lsn(0x10)};
+  ApplyWorker::Op bad = v.OpAt(Lsn(0x10));
   bad.old_row = AddRow(worker, {"1", "a", "5.00"});
   worker.AddOp(bad);
   REQUIRE(worker.EndChange().ok());
-  worker.AddOp(ApplyWorker::Op{v.m.get(), nullptr, &v.name, v.store.get(), Lsn(), -1, -1});
+  worker.AddOp(v.SettleOp());
   Status s = worker.Drain();
   REQUIRE_FALSE(s.ok());
   CHECK(s.message().find("view v") != std::string::npos);
@@ -204,10 +204,10 @@ TEST_CASE("a value count gone negative surfaces when the worker settles the view
 TEST_CASE("the apply worker parses text rows, naming the table, column and transaction") {
   View v;
   ApplyWorker worker;
-  ApplyWorker::Op good{v.m.get(), &v.row_map, &v.name, v.store.get(), Lsn(0x10)};
+  ApplyWorker::Op good = v.OpAt(Lsn(0x10));
   good.new_row = AddTextRow(worker, {"1", "a", "NULL"});
   worker.AddOp(good);
-  ApplyWorker::Op bad{v.m.get(), &v.row_map, &v.name, v.store.get(), Lsn(0x20)};
+  ApplyWorker::Op bad = v.OpAt(Lsn(0x20));
   bad.new_row = AddTextRow(worker, {"2", "b", "12x"});
   worker.AddOp(bad);
   REQUIRE(worker.EndChange().ok());
@@ -217,7 +217,7 @@ TEST_CASE("the apply worker parses text rows, naming the table, column and trans
   CHECK(s.message().find("in transaction committing at 0/20") != std::string::npos);
   v.m->Reset();
   // A NULL field is a NULL.
-  ApplyWorker::Op again{v.m.get(), &v.row_map, &v.name, v.store.get(), Lsn(0x30)};
+  ApplyWorker::Op again = v.OpAt(Lsn(0x30));
   again.new_row = AddTextRow(worker, {"1", "a", "NULL"});
   worker.AddOp(again);
   REQUIRE(worker.Drain().ok());
