@@ -1000,7 +1000,8 @@ void ViewMaintainer::MarkFlushed(const std::string& group_key, GroupState& g) {
   size_t bytes = sizeof(GroupMap::value_type) + 48 + group_key.size() + 5 * 32 +
                  g.keys.size() * (sizeof(Value) + 32) +
                  g.accumulators.size() * (sizeof(agg::Accumulator) + 64) +
-                 g.extremes.size() * (sizeof(Value) + sizeof(std::string));
+                 g.extremes.size() * (sizeof(Value) + sizeof(std::string)) +
+                 g.value_deltas.capacity() * sizeof(ValueDelta);
   for (ValueSet& set : g.value_sets) {
     for (auto it = set.begin(); it != set.end();) {
       ValueChunk& c = it->second;
