@@ -862,15 +862,10 @@ Status Daemon::ApplyGroupChange(TableGroup& g, const pgoutput::RowChange& c, boo
   // worker's block as text; the worker parses them (off this thread, which bounds the
   // stream's pace) and folds them into the views.
   int32_t old_row = -1, new_row = -1;
-  bool parsed = false;
+  bool handed = false;
   if (g.text_layout.types == nullptr) {
     g.text_layout = {g.table.QualifiedName(), &g.columns, &g.column_types};
   }
-  auto parse = [&](const std::vector<std::optional<std::string_view>>& fields,
-                   int32_t* index) -> Status {
-    *index = apply_->AddTextRow(g.text_layout, fields);
-    return Status::Ok();
-  };
   for (ViewRuntime* v : g.members) {
     if (!v->stopped.empty()) continue;
     if (have_old && c.has_new_tuple && same_key) {
@@ -879,10 +874,10 @@ Status Daemon::ApplyGroupChange(TableGroup& g, const pgoutput::RowChange& c, boo
       for (int p : v->positions) changed = changed || fields_old_[p] != fields_new_[p];
       if (!changed) continue;
     }
-    if (!parsed) {
-      if (have_old) TALLY_RETURN_IF_ERROR(parse(fields_old_, &old_row));
-      if (c.has_new_tuple) TALLY_RETURN_IF_ERROR(parse(fields_new_, &new_row));
-      parsed = true;
+    if (!handed) {
+      if (have_old) old_row = apply_->AddTextRow(g.text_layout, fields_old_);
+      if (c.has_new_tuple) new_row = apply_->AddTextRow(g.text_layout, fields_new_);
+      handed = true;
     }
     apply_->AddOp({v->maintainer.get(), &v->positions, &v->config->name, state_.get(), commit_lsn,
                    old_row, new_row});
