@@ -37,7 +37,9 @@ struct View {
     for (int c : m->plan().input_columns) row_map.push_back(c);
   }
   // An op of this view for a change committing at `lsn`, rows to be set.
-  ApplyWorker::Op OpAt(Lsn lsn) { return {m.get(), &row_map, &name, store.get(), lsn}; }
+  ApplyWorker::Op OpAt(Lsn lsn, int32_t old_row = -1, int32_t new_row = -1) {
+    return {m.get(), &row_map, &name, store.get(), lsn, old_row, new_row};
+  }
   // The op that settles this view's value counts, as the daemon adds before a flush.
   ApplyWorker::Op SettleOp() { return {m.get(), nullptr, &name, store.get(), Lsn(), -1, -1}; }
 
@@ -158,15 +160,11 @@ TEST_CASE("an apply worker error names the view and the transaction, once, and s
       "WHERE 1 / x > 0 GROUP BY g");
   ApplyWorker worker;
   // x = 0: the WHERE clause divides by zero.
-  ApplyWorker::Op bad = v.OpAt(Lsn(0x10));
-  bad.new_row = AddRow(worker, {"1", "a", "0.00"});
-  worker.AddOp(bad);
+  worker.AddOp(v.OpAt(Lsn(0x10), -1, AddRow(worker, {"1", "a", "0.00"})));
   REQUIRE(worker.EndChange().ok());  // not handed over yet
   // Changes after the error are not applied.
   for (int i = 0; i < 2000; ++i) {
-    ApplyWorker::Op later = v.OpAt(Lsn(0x20));
-    later.new_row = AddRow(worker, {"2", "b", "1.00"});
-    worker.AddOp(later);
+    worker.AddOp(v.OpAt(Lsn(0x20), -1, AddRow(worker, {"2", "b", "1.00"})));
     worker.EndChange().IgnoreError();
   }
   Status s = worker.Drain();
@@ -178,9 +176,7 @@ TEST_CASE("an apply worker error names the view and the transaction, once, and s
   v.m->Reset();
   CHECK(v.Flush().empty());
   // It works again after the error was taken.
-  ApplyWorker::Op good = v.OpAt(Lsn(0x30));
-  good.new_row = AddRow(worker, {"3", "c", "2.50"});
-  worker.AddOp(good);
+  worker.AddOp(v.OpAt(Lsn(0x30), -1, AddRow(worker, {"3", "c", "2.50"})));
   REQUIRE(worker.EndChange().ok());
   REQUIRE(worker.Drain().ok());
   CHECK(v.Flush() == std::map<std::string, std::string>{{"c", "c 1 2.50 2.50 2.50 "}});
@@ -190,9 +186,7 @@ TEST_CASE("a value count gone negative surfaces when the worker settles the view
   View v;
   ApplyWorker worker;
   // Deleting a row that was never there.
-  ApplyWorker::Op bad = v.OpAt(Lsn(0x10));
-  bad.old_row = AddRow(worker, {"1", "a", "5.00"});
-  worker.AddOp(bad);
+  worker.AddOp(v.OpAt(Lsn(0x10), AddRow(worker, {"1", "a", "5.00"})));
   REQUIRE(worker.EndChange().ok());
   worker.AddOp(v.SettleOp());
   Status s = worker.Drain();
@@ -204,12 +198,8 @@ TEST_CASE("a value count gone negative surfaces when the worker settles the view
 TEST_CASE("the apply worker parses text rows, naming the table, column and transaction") {
   View v;
   ApplyWorker worker;
-  ApplyWorker::Op good = v.OpAt(Lsn(0x10));
-  good.new_row = AddTextRow(worker, {"1", "a", "NULL"});
-  worker.AddOp(good);
-  ApplyWorker::Op bad = v.OpAt(Lsn(0x20));
-  bad.new_row = AddTextRow(worker, {"2", "b", "12x"});
-  worker.AddOp(bad);
+  worker.AddOp(v.OpAt(Lsn(0x10), -1, AddTextRow(worker, {"1", "a", "NULL"})));
+  worker.AddOp(v.OpAt(Lsn(0x20), -1, AddTextRow(worker, {"2", "b", "12x"})));
   REQUIRE(worker.EndChange().ok());
   Status s = worker.Drain();
   REQUIRE_FALSE(s.ok());
@@ -217,9 +207,7 @@ TEST_CASE("the apply worker parses text rows, naming the table, column and trans
   CHECK(s.message().find("in transaction committing at 0/20") != std::string::npos);
   v.m->Reset();
   // A NULL field is a NULL.
-  ApplyWorker::Op again = v.OpAt(Lsn(0x30));
-  again.new_row = AddTextRow(worker, {"1", "a", "NULL"});
-  worker.AddOp(again);
+  worker.AddOp(v.OpAt(Lsn(0x30), -1, AddTextRow(worker, {"1", "a", "NULL"})));
   REQUIRE(worker.Drain().ok());
   CHECK(v.Flush() == std::map<std::string, std::string>{{"a", "a 1 NULL NULL NULL "}});
 }
