@@ -1,5 +1,7 @@
 #include "tally/core/collation.h"
 
+#include <langinfo.h>
+
 #include <cstring>
 #include <string>
 #include <utility>
@@ -32,6 +34,10 @@ void AppendEscaped(std::string_view s, std::string* out) {
   out->push_back('\0');
 }
 
+bool HasNul(std::string_view s) {
+  return !s.empty() && std::memchr(s.data(), '\0', s.size()) != nullptr;
+}
+
 int ByteCompare(std::string_view a, std::string_view b) {
   size_t n = std::min(a.size(), b.size());
   int c = n == 0 ? 0 : std::memcmp(a.data(), b.data(), n);
@@ -55,17 +61,25 @@ Result<Collation> Collation::Open(std::string_view name) {
                             "`locale -a`)");
   }
   c.locale_ = loc;
+#ifdef __GLIBC__
+  // glibc: no rules means strcoll is strcmp and strxfrm copies (string/strcoll_l.c). The
+  // item is a number, returned in the pointer.
+  c.code_point_order_ = reinterpret_cast<uintptr_t>(nl_langinfo_l(_NL_COLLATE_NRULES, loc)) == 0;
+#endif
   return c;
 }
 
 Collation::Collation(Collation&& o) noexcept
-    : name_(std::move(o.name_)), locale_(std::exchange(o.locale_, nullptr)) {}
+    : name_(std::move(o.name_)),
+      locale_(std::exchange(o.locale_, nullptr)),
+      code_point_order_(o.code_point_order_) {}
 
 Collation& Collation::operator=(Collation&& o) noexcept {
   if (this != &o) {
     if (locale_ != nullptr) freelocale(locale_);
     name_ = std::move(o.name_);
     locale_ = std::exchange(o.locale_, nullptr);
+    code_point_order_ = o.code_point_order_;
   }
   return *this;
 }
@@ -76,6 +90,7 @@ Collation::~Collation() {
 
 int Collation::Compare(std::string_view a, std::string_view b) const {
   if (locale_ == nullptr) return ByteCompare(a, b);
+  if (code_point_order_ && !HasNul(a) && !HasNul(b)) return ByteCompare(a, b);
   // varstr_cmp: equal bytes are equal without asking strcoll.
   if (a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0)) {
     return 0;
@@ -89,7 +104,10 @@ int Collation::Compare(std::string_view a, std::string_view b) const {
 }
 
 void Collation::AppendSortKey(std::string_view s, std::string* out) const {
-  if (locale_ != nullptr) {
+  if (locale_ != nullptr && code_point_order_ && !HasNul(s)) {
+    out->append(s);  // what strxfrm_l writes for a locale without rules
+    out->push_back('\0');
+  } else if (locale_ != nullptr) {
     Buffers& buf = ThreadBuffers();
     buf.a.assign(s.data(), s.size());
     size_t start = out->size();

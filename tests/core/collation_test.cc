@@ -82,3 +82,34 @@ TEST_CASE("Sort keys are prefix-free, so they compose") {
   Collation moved = std::move(*c);
   CHECK(moved.Compare("a", "b") < 0);
 }
+
+TEST_CASE("A locale without collation rules gives glibc's own keys and order, without glibc") {
+  // C.UTF-8 has no LC_COLLATE rules: Collation skips strcoll_l and strxfrm_l for it. The
+  // stored keys must stay byte for byte what strxfrm_l wrote before.
+  auto c = Collation::Open("C.UTF-8");
+  if (!c.ok()) {
+    WARN("no C.UTF-8 locale on this machine");
+    return;
+  }
+  locale_t loc = newlocale(LC_COLLATE_MASK | LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(0));
+  REQUIRE(loc != static_cast<locale_t>(0));
+  std::mt19937_64 rng(11);
+  for (int i = 0; i < 3000; ++i) {
+    std::string a = RandomUtf8(rng), b = RandomUtf8(rng);
+    INFO("a = " << a << ", b = " << b);
+    std::string expected(a.size() * 4 + 16, '\0');
+    expected.resize(strxfrm_l(expected.data(), a.c_str(), expected.size(), loc));
+    expected.push_back('\0');
+    std::string key;
+    c->AppendSortKey(a, &key);
+    CHECK(key.substr(0, expected.size()) == expected);
+    int r = strcoll_l(a.c_str(), b.c_str(), loc);
+    if (r == 0) r = std::strcmp(a.c_str(), b.c_str());
+    CHECK(c->Compare(a, b) == (r < 0 ? -1 : (r > 0 ? 1 : 0)));
+  }
+  freelocale(loc);
+  // Escaped bytes ride after the strxfrm part, as for any libc collation.
+  std::string key;
+  c->AppendSortKey(std::string_view("a\x01", 2), &key);
+  CHECK(key == std::string("a\x01\0a\x01\x02\0", 7));
+}

@@ -12,6 +12,9 @@
 //   libc:     strxfrm_l(s) 0x00 escape(s) 0x00
 // where escape() maps byte 0x00 to 0x01 0x01 and 0x01 to 0x01 0x02 (text has no NUL, so
 // this is nearly always a plain copy). strxfrm output never contains 0x00.
+// A locale whose LC_COLLATE has no rules (glibc's C.UTF-8, for one) orders by code point:
+// its strcoll_l is strcmp and its strxfrm_l a copy, so both are done here without glibc
+// (the same keys, at a fraction of the cost).
 // Caveat: the key relies on glibc's strxfrm_l agreeing with strcoll_l, which glibc
 // documents; Postgres itself does not trust that for abbreviated keys. Compare() is exact.
 //
@@ -53,6 +56,7 @@ class Collation {
  private:
   std::string name_ = "C";
   locale_t locale_ = nullptr;
+  bool code_point_order_ = false;  // locale_ has no collation rules
 };
 
 }  // namespace tally
