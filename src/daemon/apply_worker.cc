@@ -1,5 +1,6 @@
 #include "apply_worker.h"
 
+#include <chrono>
 #include <span>
 #include <utility>
 
@@ -51,8 +52,18 @@ int32_t ApplyWorker::AddTextRow(const TextLayout& layout,
   return index;
 }
 
+uint64_t ApplyWorker::AddTask(Task task) {
+  Block& b = *filling_;
+  Op op;
+  op.old_row = static_cast<int32_t>(b.tasks.size());
+  b.tasks.push_back(std::move(task));
+  b.ops.push_back(op);
+  return ++tasks_added_;
+}
+
 void ApplyWorker::Block::Clear() {
   ops.clear();
+  tasks.clear();
   rows_used = 0;
   fields.clear();
   text.clear();
@@ -89,6 +100,16 @@ Status ApplyWorker::EndChange() {
   return error_;
 }
 
+template <class Done>
+void ApplyWorker::WaitUntil(std::unique_lock<std::mutex>& lock, Done done) {
+  while (!cv_.wait_for(lock, std::chrono::seconds(1), done)) {
+    if (!wait_hook_) continue;
+    lock.unlock();
+    wait_hook_();
+    lock.lock();
+  }
+}
+
 void ApplyWorker::HandOver() {
   if (filling_->ops.empty()) {
     filling_->Clear();
@@ -97,7 +118,7 @@ void ApplyWorker::HandOver() {
   std::unique_lock lock(mu_);
   queued_.push_back(std::move(filling_));
   cv_.notify_all();
-  cv_.wait(lock, [&] { return !free_.empty(); });
+  WaitUntil(lock, [&] { return !free_.empty(); });
   filling_ = std::move(free_.back());
   free_.pop_back();
 }
@@ -105,10 +126,17 @@ void ApplyWorker::HandOver() {
 Status ApplyWorker::Drain() {
   HandOver();
   std::unique_lock lock(mu_);
-  cv_.wait(lock, [&] { return queued_.empty() && !applying_; });
+  WaitUntil(lock, [&] { return queued_.empty() && !applying_; });
   if (!failed_.load()) return Status::Ok();
   failed_.store(false);
   return std::exchange(error_, Status::Ok());
+}
+
+Status ApplyWorker::WaitForTask(uint64_t number) {
+  if (!TaskDone(number)) HandOver();
+  std::unique_lock lock(mu_);
+  WaitUntil(lock, [&] { return TaskDone(number); });
+  return failed_.load() ? error_ : Status::Ok();
 }
 
 void ApplyWorker::Run() {
@@ -122,12 +150,16 @@ void ApplyWorker::Run() {
     const bool skip = failed_.load();
     lock.unlock();
     Status s = skip ? Status::Ok() : ApplyBlock(*block);
+    const size_t tasks = block->tasks.size();
     block->Clear();
     lock.lock();
     if (!s.ok() && !failed_.load()) {
       error_ = std::move(s);
       failed_.store(true, std::memory_order_release);
     }
+    // Tasks of the block not run (it failed, or one before did) are over too.
+    tasks_done_.store(block_tasks_base_ + tasks, std::memory_order_release);
+    block_tasks_base_ += tasks;
     free_.push_back(std::move(block));
     applying_ = false;
     cv_.notify_all();
@@ -135,8 +167,24 @@ void ApplyWorker::Run() {
 }
 
 Status ApplyWorker::ApplyBlock(Block& block) {
+  uint64_t tasks_run = 0;
   for (const Op& op : block.ops) {
     Status s;
+    if (op.maintainer == nullptr) {
+      s = block.tasks[static_cast<size_t>(op.old_row)]();
+      {
+        // Counted before the block ends: a waiter (the next flush) goes on at once.
+        std::lock_guard lock(mu_);
+        if (!s.ok() && !failed_.load()) {
+          error_ = s;
+          failed_.store(true, std::memory_order_release);
+        }
+        tasks_done_.store(block_tasks_base_ + ++tasks_run, std::memory_order_release);
+      }
+      cv_.notify_all();
+      if (!s.ok()) return s;
+      continue;
+    }
     if (op.old_row < 0 && op.new_row < 0) {
       s = op.maintainer->SettleValueCounts(*op.store);
       if (!s.ok()) return s.WithContext("view " + *op.view_name);

@@ -7,10 +7,15 @@
 // blocks in order, so every view sees its changes in stream order. At most kBlocks blocks
 // exist: when the worker falls behind, the stream's thread waits (memory stays bounded).
 //
+// A task (AddTask) runs on the worker between two operations, in order with them: a flush
+// writes the views there, so the stream's thread goes on with the next changes meanwhile.
+//
 // Drain() hands over the block being filled, waits until the worker has applied everything
 // and returns the first error it met (once). Between a Drain and the next operation the
-// worker touches nothing, so whatever else reads or changes a ViewMaintainer (Flush,
-// Truncate, Reset, jobs) or the state store's in-flight batch must Drain first.
+// worker touches nothing, so whatever else reads or changes a ViewMaintainer (Truncate,
+// Reset, jobs) outside a task must Drain first.
+// While the stream's thread waits for the worker (a full queue, Drain, WaitForTask), it
+// calls the wait hook about once a second (to keep the replication connection alive).
 // All methods are for the stream's thread.
 #pragma once
 
@@ -18,6 +23,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -39,7 +45,8 @@ class ApplyWorker {
  public:
   // One view's part of one change: the row it loses (old_row) and the row it gains (new_row),
   // each an index into the block's rows, or -1. With neither, the view settles its value
-  // counts (ViewMaintainer::SettleValueCounts), as a flush needs.
+  // counts (ViewMaintainer::SettleValueCounts), as a flush needs. Without a maintainer, the
+  // op runs the block's task number old_row.
   struct Op {
     engine::ViewMaintainer* maintainer = nullptr;
     const std::vector<int>* row_map = nullptr;  // plan input column -> row column
@@ -71,6 +78,18 @@ class ApplyWorker {
   int32_t AddTextRow(const TextLayout& layout,
                      std::span<const std::optional<std::string_view>> fields);
   void AddOp(const Op& op) { filling_->ops.push_back(op); }
+  // Queues `task` after the ops added so far; its number (1, 2, ...) for WaitForTask.
+  // A task that is not run (an earlier op failed) counts as finished.
+  using Task = std::function<Status()>;
+  uint64_t AddTask(Task task);
+  // Whether task `number` has finished.
+  bool TaskDone(uint64_t number) const {
+    return tasks_done_.load(std::memory_order_acquire) >= number;
+  }
+  // Hands over what is queued and waits until task `number` has finished; the worker's first
+  // error, if it met one (kept for Drain and EndChange to return too).
+  Status WaitForTask(uint64_t number);
+  void set_wait_hook(std::function<void()> hook) { wait_hook_ = std::move(hook); }
   // After each change: hands the block over once it is full. Returns the worker's error,
   // if it met one (the changes after it are not applied).
   Status EndChange();
@@ -82,7 +101,7 @@ class ApplyWorker {
 
  private:
   static constexpr size_t kBlockOps = 512;
-  static constexpr size_t kBlocks = 32;
+  static constexpr size_t kBlocks = 256;
   struct Block {
     std::vector<std::vector<Value>> rows;
     size_t rows_used = 0;
@@ -93,8 +112,12 @@ class ApplyWorker {
     // Per text field: its offset in `text` and its length, or -1 for NULL.
     std::vector<std::pair<uint32_t, int32_t>> fields;
     std::string text;
+    std::vector<Task> tasks;
     void Clear();
   };
+  // Waits on cv_ (lock held) until `done`, calling the wait hook about every second.
+  template <class Done>
+  void WaitUntil(std::unique_lock<std::mutex>& lock, Done done);
   // Parses the block's text row `index` into rows[index], once.
   static Status ParseRow(Block& block, int32_t index);
   void HandOver();
@@ -111,6 +134,10 @@ class ApplyWorker {
   // error_ holds the first error; later ops are skipped. Atomic: EndChange looks without the lock.
   std::atomic<bool> failed_ = false;
   Status error_;
+  uint64_t tasks_added_ = 0;
+  std::atomic<uint64_t> tasks_done_ = 0;
+  uint64_t block_tasks_base_ = 0;  // tasks in the blocks before the one being applied
+  std::function<void()> wait_hook_;
   std::thread thread_;
 };
 

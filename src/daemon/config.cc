@@ -1,11 +1,12 @@
 #include "tally/daemon/config.h"
 
+#include <toml++/toml.h>
+
 #include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 namespace tally::daemon {
 
@@ -100,9 +101,12 @@ class Reader {
 
 std::string_view ViewModeName(ViewMode m) {
   switch (m) {
-    case ViewMode::kAuto: return "auto";
-    case ViewMode::kIncremental: return "incremental";
-    case ViewMode::kRefresh: return "refresh";
+    case ViewMode::kAuto:
+      return "auto";
+    case ViewMode::kIncremental:
+      return "incremental";
+    case ViewMode::kRefresh:
+      return "refresh";
   }
   return "?";
 }
@@ -124,11 +128,16 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
                                    "' is not a duration (an integer with ms, s, m, h or d)");
   }
   int64_t ms;
-  if (unit == "ms") ms = n;
-  else if (unit == "s") ms = n * 1000;
-  else if (unit == "m") ms = n * 60'000;
-  else if (unit == "h") ms = n * 3'600'000;
-  else if (unit == "d") ms = n * 86'400'000;
+  if (unit == "ms")
+    ms = n;
+  else if (unit == "s")
+    ms = n * 1000;
+  else if (unit == "m")
+    ms = n * 60'000;
+  else if (unit == "h")
+    ms = n * 3'600'000;
+  else if (unit == "d")
+    ms = n * 86'400'000;
   else
     return Status::InvalidArgument("'" + std::string(text) +
                                    "' is not a duration (an integer with ms, s, m, h or d)");
@@ -156,8 +165,9 @@ Result<Config> ParseConfig(std::string_view text, const std::string& path) {
   c.path = path;
   std::filesystem::path base = std::filesystem::absolute(path).parent_path();
 
-  TALLY_RETURN_IF_ERROR(Reader(root, "", path).CheckKeys(
-      {"source", "sink", "state", "apply", "reconcile", "metrics", "monitoring", "views"}));
+  TALLY_RETURN_IF_ERROR(Reader(root, "", path)
+                            .CheckKeys({"source", "sink", "state", "apply", "reconcile", "metrics",
+                                        "monitoring", "views"}));
   auto section = [&](const char* name) -> Result<const toml::table*> {
     const toml::node* n = root.get(name);
     if (n == nullptr) return static_cast<const toml::table*>(nullptr);
@@ -242,7 +252,8 @@ Result<Config> ParseConfig(std::string_view text, const std::string& path) {
 
   const toml::node* views = root.get("views");
   if (views == nullptr || !views->is_array_of_tables() || views->as_array()->empty()) {
-    return Status::InvalidArgument(path + ":1: at least one [[views]] with name and query is required");
+    return Status::InvalidArgument(path +
+                                   ":1: at least one [[views]] with name and query is required");
   }
   std::set<std::string> names;
   for (const auto& vn : *views->as_array()) {
@@ -250,16 +261,19 @@ Result<Config> ParseConfig(std::string_view text, const std::string& path) {
     Reader r(vt, "views.", path);
     ViewConfig v;
     v.line = static_cast<int>(vt.source().begin.line);
-    TALLY_RETURN_IF_ERROR(r.CheckKeys(
-        {"name", "query", "file", "mode", "grant_select", "refresh_min_interval"}));
+    TALLY_RETURN_IF_ERROR(
+        r.CheckKeys({"name", "query", "file", "mode", "grant_select", "refresh_min_interval"}));
     TALLY_RETURN_IF_ERROR(r.String("name", &v.name, /*required=*/true));
     TALLY_RETURN_IF_ERROR(r.String("query", &v.query));
     TALLY_RETURN_IF_ERROR(r.String("file", &v.file));
     std::string mode = "auto";
     TALLY_RETURN_IF_ERROR(r.String("mode", &mode));
-    if (mode == "auto") v.mode = ViewMode::kAuto;
-    else if (mode == "incremental") v.mode = ViewMode::kIncremental;
-    else if (mode == "refresh") v.mode = ViewMode::kRefresh;
+    if (mode == "auto")
+      v.mode = ViewMode::kAuto;
+    else if (mode == "incremental")
+      v.mode = ViewMode::kIncremental;
+    else if (mode == "refresh")
+      v.mode = ViewMode::kRefresh;
     else
       return Status::InvalidArgument(Where(path, vt.get("mode")->source()) +
                                      ": views.mode must be auto, incremental or refresh");
@@ -282,8 +296,8 @@ Result<Config> ParseConfig(std::string_view text, const std::string& path) {
       v.file = f.string();
     }
     if (!names.insert(v.name).second) {
-      return Status::InvalidArgument(path + ":" + std::to_string(v.line) + ": duplicate view name '" +
-                                     v.name + "'");
+      return Status::InvalidArgument(path + ":" + std::to_string(v.line) +
+                                     ": duplicate view name '" + v.name + "'");
     }
     c.views.push_back(std::move(v));
   }

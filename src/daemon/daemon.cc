@@ -160,6 +160,7 @@ Status Daemon::FinishInterruptedWork() {
   // A batch in flight either reached the state or did not: the state says which.
   pipe_->Wait().IgnoreError();
   inflight_ = false;
+  rows_held_ = false;  // the row stores are reset below
   TALLY_ASSIGN_OR_RETURN(auto cp, state_->Get(kMetaCheckpoint));
   if (cp) {
     TALLY_ASSIGN_OR_RETURN(checkpoint_, Lsn::Parse(*cp));
@@ -540,7 +541,9 @@ Status Daemon::Backfill(std::vector<ViewRuntime*> views, const std::string& snap
       }
       if (g->rows) TALLY_RETURN_IF_ERROR(g->rows->Flush(*state_, b));
       Heartbeat();  // a running daemon's stream waits for a backfill (handoff.cc)
-      return state_->Write(b, sync);
+      TALLY_RETURN_IF_ERROR(state_->Write(b, sync));
+      if (g->rows) g->rows->Release();
+      return Status::Ok();
     };
     Status st =
         conn->CopyOut("COPY (SELECT " + select + " FROM " + QuoteIdentifier(src.schema) + "." +
@@ -698,8 +701,13 @@ void Daemon::Heartbeat() {
 
 Status Daemon::Flush() {
   if (!batch_dirty_) return apply_->Drain();
-  store::KvBatch batch;
-  batch.Reserve(last_batch_ops_ + last_batch_ops_ / 8, last_batch_bytes_ + last_batch_bytes_ / 8);
+  // The row stores hold what the last flush wrote until the worker has handed that batch to
+  // the pipe; only then may they forget deleted rows and evict.
+  TALLY_RETURN_IF_ERROR(ReleaseRows(/*wait=*/true));
+  auto flush = std::make_shared<PendingFlush>();
+  const size_t ops = last_batch_ops_.load(std::memory_order_relaxed);
+  const size_t bytes = last_batch_bytes_.load(std::memory_order_relaxed);
+  flush->batch.Reserve(ops + ops / 8, bytes + bytes / 8);
   // The row stores are this thread's alone: written first, while the apply worker finishes
   // the blocks it still has and settles the views' value counts.
   for (auto& v : views_) {
@@ -708,10 +716,30 @@ Status Daemon::Flush() {
   }
   apply_->HandOverNow();
   for (auto& g : groups_) {
-    if (g->rows) TALLY_RETURN_IF_ERROR(g->rows->Flush(*state_, batch));
+    if (g->rows) TALLY_RETURN_IF_ERROR(g->rows->Flush(*state_, flush->batch));
   }
-  TALLY_RETURN_IF_ERROR(apply_->Drain());
-  TALLY_RETURN_IF_ERROR(SettleWrites());  // one batch in flight at a time
+  rows_held_ = true;
+  flush->position = batch_position_;
+  flush->stages = std::move(committed_stages_);
+  committed_stages_.clear();
+  // The batch that ends a catch-up is large and nothing follows it soon: into a fresh
+  // memtable, written about 40% faster (bench harness, writer thread), while the full one
+  // goes to disk on another core.
+  flush->fresh_memtable = !CatchingUp();
+  // The worker writes the views and submits the batch, in order with the changes: this
+  // thread goes on with the next batch's changes meanwhile.
+  flush_task_ = apply_->AddTask([this, flush] { return FlushViews(*flush); });
+  apply_->HandOverNow();
+  sink_->monitor().CutBatch();  // commits received from here on are the next batch's
+  batch_dirty_ = false;
+  batch_changes_ = 0;
+  inflight_ = true;
+  inflight_position_ = flush->position;
+  return Status::Ok();
+}
+
+Status Daemon::FlushViews(PendingFlush& flush) {
+  store::KvBatch& batch = flush.batch;
   // Owned by the job: the sink writes them on the state's thread.
   auto rows = std::make_shared<std::vector<std::vector<engine::SinkRow>>>(views_.size());
   std::vector<sink::ViewDelta> deltas;
@@ -720,7 +748,7 @@ Status Daemon::Flush() {
     auto& v = *views_[i];
     bool rewrite = false;
     Status s = v.maintainer->Flush(*state_, batch, &(*rows)[i], &rewrite);
-    if (!s.ok()) return s.WithContext("at " + batch_position_.ToString());
+    if (!s.ok()) return s.WithContext("at " + flush.position.ToString());
     if (rewrite) {
       v.groups = 0;
       batch.Put(RewriteKey(v.id), "1");
@@ -736,16 +764,13 @@ Status Daemon::Flush() {
     const store::KvBatch::Op op = batch.op(i);
     if (!op.is_delete && op.key[0] == 'p') done_keys.emplace_back(op.key);
   }
-  batch.Put(kMetaCheckpoint, batch_position_.ToString());
-  // The batch that ends a catch-up is large and nothing follows it soon: into a fresh
-  // memtable, written about 40% faster (bench harness, writer thread), while the full one
-  // goes to disk on another core.
-  if (!CatchingUp() && batch.op_count() >= kFreshMemtableOps) batch.PreferFreshMemtable();
-  last_batch_ops_ = batch.op_count();
-  last_batch_bytes_ = batch.data_bytes();
-  const Lsn position = batch_position_;
+  batch.Put(kMetaCheckpoint, flush.position.ToString());
+  if (flush.fresh_memtable && batch.op_count() >= kFreshMemtableOps) batch.PreferFreshMemtable();
+  last_batch_ops_.store(batch.op_count(), std::memory_order_relaxed);
+  last_batch_bytes_.store(batch.data_bytes(), std::memory_order_relaxed);
+  const Lsn position = flush.position;
   auto after_state_write = [this, rows, deltas = std::move(deltas),
-                            stages = std::move(committed_stages_), done_keys = std::move(done_keys),
+                            stages = std::move(flush.stages), done_keys = std::move(done_keys),
                             position]() -> Status {
     KillPoint("after_state_write");
     store::KvStore& state = pipe_->base();
@@ -758,21 +783,46 @@ Status Daemon::Flush() {
     store::KvBatch clear;
     for (const std::string& key : done_keys) clear.Delete(key);
     if (!clear.empty()) TALLY_RETURN_IF_ERROR(state.Write(clear, false));
+    durable_position_.store(position.value, std::memory_order_release);
     return Status::Ok();
   };
-  committed_stages_.clear();
-  sink_->monitor().CutBatch();  // commits received from here on are the next batch's
-  batch_dirty_ = false;
-  batch_changes_ = 0;
-  inflight_ = true;
-  inflight_position_ = position;
   return pipe_->Submit(std::move(batch), /*sync=*/true, std::move(after_state_write));
+}
+
+Status Daemon::ReleaseRows(bool wait) {
+  if (!rows_held_) return Status::Ok();
+  if (wait) {
+    TALLY_RETURN_IF_ERROR(apply_->WaitForTask(flush_task_));
+  } else if (!apply_->TaskDone(flush_task_)) {
+    return Status::Ok();
+  }
+  for (auto& g : groups_) {
+    if (g->rows) g->rows->Release();
+  }
+  rows_held_ = false;
+  return Status::Ok();
+}
+
+Status Daemon::NoteDurableWrites() {
+  if (!inflight_) return Status::Ok();
+  TALLY_RETURN_IF_ERROR(ReleaseRows(/*wait=*/false));
+  // A batch the pipe finished: its position may be acknowledged now, whatever follows it.
+  const Lsn durable(durable_position_.load(std::memory_order_acquire));
+  if (durable > checkpoint_) {
+    checkpoint_ = durable;
+    TALLY_RETURN_IF_ERROR(SendFeedback(checkpoint_));
+  }
+  // With the last flush's task done, the worker submits nothing until the next flush: the
+  // pipe is this thread's to wait on.
+  if (apply_->TaskDone(flush_task_) && !pipe_->busy()) return SettleWrites();
+  return Status::Ok();
 }
 
 Status Daemon::SettleWrites() {
   if (!inflight_) return Status::Ok();
-  // The apply worker may be reading the batch in flight, which Wait lets go.
+  // The worker submits the batch, and may be reading the one in flight.
   TALLY_RETURN_IF_ERROR(apply_->Drain());
+  TALLY_RETURN_IF_ERROR(ReleaseRows(/*wait=*/false));
   // A long sink transaction must not make the walsender give up on us.
   while (!pipe_->WaitFor(std::chrono::seconds(1))) Heartbeat();
   Status s = pipe_->Wait();
@@ -1023,6 +1073,9 @@ Status Daemon::ReplayStaged(const std::string& marker) {
     batch.Put(kMetaReplay, std::to_string(xid) + " " + commit_lsn.ToString() + " " +
                                end_lsn.ToString() + " " + std::to_string(next));
     TALLY_RETURN_IF_ERROR(state_->Write(batch, /*sync=*/false));
+    for (auto& g : groups_) {
+      if (g->rows) g->rows->Release();
+    }
     KillPoint("replay_chunk");
     Heartbeat();
     return Status::Ok();
@@ -1214,6 +1267,8 @@ Status Daemon::StreamOnce() {
   for (auto& g : groups_) {
     if (g->rows) g->rows->Reset();
   }
+  rows_held_ = false;
+  apply_->set_wait_hook([this] { Heartbeat(); });
   batch_dirty_ = false;
   batch_changes_ = 0;
   batch_position_ = checkpoint_;
@@ -1234,7 +1289,7 @@ Status Daemon::StreamOnce() {
     const bool check = burst == 0 || burst >= kChecksEvery;
     if (check) {
       burst = 0;
-      if (inflight_ && !pipe_->busy()) TALLY_RETURN_IF_ERROR(SettleWrites());
+      TALLY_RETURN_IF_ERROR(NoteDurableWrites());
       // The daemon row <meta>.freshness reads; while a batch is in flight the sink is its
       // thread's, and the batch writes the row itself.
       if (!inflight_) TALLY_RETURN_IF_ERROR(sink_->ReportIfDue());

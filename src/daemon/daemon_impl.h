@@ -137,11 +137,28 @@ class Daemon {
   Status ReplayStaged(const std::string& marker);
   Status PersistRelation(const pgoutput::RelationMessage& r);
   Status LoadRelations();
-  // Ends the batch: builds its state writes and summary rows, and hands them to the state's
-  // background thread (state write, then the sink transaction), after the previous batch's.
+  // Ends the batch: writes the row stores into it, then queues a task for the apply worker
+  // that writes the views (FlushViews) and hands it to the state's background thread (state
+  // write, then the sink transaction), after the previous batch's. Errors of the worker's
+  // part show at the worker's next EndChange, Drain or WaitForTask.
   Status Flush();
-  // Waits for the batch in flight; once it is durable and in the summaries, it becomes the
-  // checkpoint and is acknowledged to the slot.
+  // A batch being flushed: what the stream's thread gives the worker's task.
+  struct PendingFlush {
+    store::KvBatch batch;  // the row stores' part, then the views'
+    Lsn position;
+    std::vector<uint32_t> stages;  // staged streamed transactions to drop
+    bool fresh_memtable = false;
+  };
+  // On the apply worker: the views' part of the batch, then pipe_->Submit.
+  Status FlushViews(PendingFlush& flush);
+  // Once the worker has submitted the last flush's batch (waiting for that if `wait`): the
+  // row stores let go of what they held for it.
+  Status ReleaseRows(bool wait);
+  // Between messages: acknowledges a batch that became durable, and settles once the last
+  // flush is written.
+  Status NoteDurableWrites();
+  // Waits for the batches being flushed; once they are durable and in the summaries, the
+  // last becomes the checkpoint and is acknowledged to the slot.
   Status SettleWrites();
   Status SendFeedback(Lsn position, bool reply_requested = false);
   // During long work (replaying a big transaction, writing many summary rows) the walsender
@@ -198,8 +215,12 @@ class Daemon {
       std::make_shared<engine::CacheBudget>(static_cast<size_t>(config_.cache_mb) << 20);
   std::unique_ptr<store::KvStore> state_;
   store::PipelinedStore* pipe_ = nullptr;  // state_, writing batches in the background
-  bool inflight_ = false;                  // a batch is being written by pipe_
-  Lsn inflight_position_;
+  bool inflight_ = false;    // a batch is being flushed (by the worker, then by pipe_)
+  Lsn inflight_position_;    // the last flushed batch's position
+  uint64_t flush_task_ = 0;  // the apply worker's task number of the last flush
+  bool rows_held_ = false;   // the row stores hold rows for a batch not known submitted
+  // The newest batch in the summaries (set on the state's thread).
+  std::atomic<uint64_t> durable_position_ = 0;
   std::unique_ptr<pg::PgConn> source_;
   std::unique_ptr<sink::SummaryWriter> sink_;
   std::unique_ptr<pg::ReplicationConnection> repl_;
@@ -220,7 +241,8 @@ class Daemon {
   bool in_transaction_ = false;
   bool batch_dirty_ = false;
   int64_t batch_changes_ = 0;
-  size_t last_batch_ops_ = 0, last_batch_bytes_ = 0;  // the last state batch's size
+  // The last state batch's size (set on the worker's thread).
+  std::atomic<size_t> last_batch_ops_ = 0, last_batch_bytes_ = 0;
   Clock::time_point batch_started_;
   std::vector<uint32_t> committed_stages_;  // staged streamed txns to drop at the next flush
   std::map<uint32_t, uint64_t> stage_seq_;

@@ -4,9 +4,9 @@ namespace tally::daemon {
 
 Result<compiler::TableInfo> PgCatalog::LookupTable(std::string_view schema,
                                                    std::string_view name) const {
-  std::string qualified = schema.empty() ? pg::QuoteIdentifier(name)
-                                         : pg::QuoteIdentifier(schema) + "." +
-                                               pg::QuoteIdentifier(name);
+  std::string qualified = schema.empty()
+                              ? pg::QuoteIdentifier(name)
+                              : pg::QuoteIdentifier(schema) + "." + pg::QuoteIdentifier(name);
   TALLY_ASSIGN_OR_RETURN(
       auto rel, conn_->ExecParams("SELECT c.oid, n.nspname, c.relname, c.relreplident, c.relkind "
                                   "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -27,12 +27,13 @@ Result<compiler::TableInfo> PgCatalog::LookupTable(std::string_view schema,
                                 " is not a table (views on views are not maintained yet)");
   }
   TALLY_ASSIGN_OR_RETURN(
-      auto cols, conn_->ExecParams("SELECT a.attname, "
-                                   "CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END, "
-                                   "a.atttypmod, a.attnum, a.attnotnull FROM pg_attribute a "
-                                   "JOIN pg_type t ON t.oid = a.atttypid WHERE a.attrelid = $1 "
-                                   "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-                                   {std::to_string(t.oid)}));
+      auto cols,
+      conn_->ExecParams("SELECT a.attname, "
+                        "CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END, "
+                        "a.atttypmod, a.attnum, a.attnotnull FROM pg_attribute a "
+                        "JOIN pg_type t ON t.oid = a.atttypid WHERE a.attrelid = $1 "
+                        "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+                        {std::to_string(t.oid)}));
   for (int i = 0; i < cols.rows(); ++i) {
     compiler::ColumnInfo c;
     c.name = std::string(cols.get(i, 0));
@@ -57,9 +58,9 @@ Result<compiler::TableInfo> PgCatalog::LookupTable(std::string_view schema,
 
 Result<DatabaseSettings> ReadDatabaseSettings(const std::string& dsn) {
   TALLY_ASSIGN_OR_RETURN(auto conn, pg::PgConn::Connect(dsn, false, /*session_options=*/false));
-  TALLY_ASSIGN_OR_RETURN(
-      auto r, conn->Exec("SELECT d.oid::text, current_setting('TimeZone'), d.datcollate "
-                         "FROM pg_database d WHERE d.datname = current_database()"));
+  TALLY_ASSIGN_OR_RETURN(auto r,
+                         conn->Exec("SELECT d.oid::text, current_setting('TimeZone'), d.datcollate "
+                                    "FROM pg_database d WHERE d.datname = current_database()"));
   DatabaseSettings s;
   s.db_oid = std::string(r.get(0, 0));
   s.time_zone = std::string(r.get(0, 1));

@@ -243,7 +243,7 @@ Status Daemon::ServiceJobs() {
     const std::string& kind = pending_jobs_.front().kind;
     const bool now_kind = kind == "drop" || kind == "init";
     if (now_kind && in_transaction_) return Status::Ok();  // at the next commit boundary
-    TALLY_RETURN_IF_ERROR(apply_->Drain());  // jobs change views and read their state
+    TALLY_RETURN_IF_ERROR(apply_->Drain());                // jobs change views and read their state
     JobRequest r = std::move(pending_jobs_.front());
     pending_jobs_.pop_front();
     return now_kind ? RunNow(std::move(r)) : StartJob(std::move(r));

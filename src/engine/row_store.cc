@@ -24,7 +24,7 @@ Result<std::optional<std::string_view>> RowStore::Lookup(std::string_view pk_key
     return it->second.row ? Found(*it->second.row) : Found();
   }
   last_ = nullptr;
-  if (truncated_) return Found();
+  if (truncated_ || truncate_held_) return Found();
   std::string key = Prefix();
   key.append(pk_key);
   TALLY_ASSIGN_OR_RETURN(auto stored, store.Get(key));
@@ -79,16 +79,17 @@ void RowStore::Reset() {
   last_ = nullptr;
   entries_.clear();
   dirty_.clear();
+  held_deletes_.clear();
   cache_bytes_ = 0;
   truncated_ = false;
+  truncate_held_ = false;
 }
 
 Status RowStore::Flush(store::KvStore& store, store::KvBatch& batch) {
-  last_ = nullptr;  // erased below, or evicted
+  last_ = nullptr;
   const std::string prefix = Prefix();
   if (truncated_) TALLY_RETURN_IF_ERROR(store::DeletePrefix(store, prefix, &batch));
   std::string key = prefix;
-  std::vector<std::string> deleted;
   for (auto* e : dirty_) {
     key.resize(prefix.size());
     key.append(e->first);
@@ -97,19 +98,28 @@ Status RowStore::Flush(store::KvStore& store, store::KvBatch& batch) {
       batch.Put(key, *e->second.row);
     } else {
       if (!truncated_) batch.Delete(key);
-      deleted.push_back(e->first);
+      held_deletes_.push_back(e->first);
     }
   }
   dirty_.clear();
-  // A deleted row is gone from the store too: no need to remember it.
-  for (const std::string& pk : deleted) {
+  truncate_held_ = truncate_held_ || truncated_;
+  truncated_ = false;
+  return Status::Ok();
+}
+
+void RowStore::Release() {
+  last_ = nullptr;
+  // A deleted row is gone from the store now too: no need to remember it (unless it came
+  // back since).
+  for (const std::string& pk : held_deletes_) {
     auto it = entries_.find(pk);
+    if (it == entries_.end() || it->second.row || it->second.dirty) continue;
     cache_bytes_ -= BytesOf(*it);
     entries_.erase(it);
   }
-  truncated_ = false;
+  held_deletes_.clear();
+  truncate_held_ = false;
   EvictToBudget();
-  return Status::Ok();
 }
 
 void RowStore::EvictToBudget() { EvictToTarget(*budget_, entries_, &cache_bytes_, BytesOf); }

@@ -23,12 +23,12 @@ void PipelinedStore::Run() {
     lock.unlock();
     // batch_ and after_write_ are not touched by the caller while pending_. Sorting the batch
     // here keeps it off the caller's thread (for a large batch, tens of milliseconds).
-    batch_.Seal();
+    batch_->Seal();
     lock.lock();
     sealed_ = true;
     cv_.notify_all();
     lock.unlock();
-    Status s = base_->Write(batch_, sync_);
+    Status s = base_->Write(*batch_, sync_);
     if (s.ok() && after_write_) s = after_write_();
     lock.lock();
     result_ = std::move(s);
@@ -42,7 +42,7 @@ Status PipelinedStore::Wait() {
   std::unique_lock lock(mu_);
   cv_.wait(lock, [&] { return !pending_; });
   // Written (or failed, and never to be read as if written): the store answers from here on.
-  batch_ = KvBatch();
+  batch_.reset();
   filter_.clear();
   Status s = std::move(result_);
   result_ = Status::Ok();
@@ -101,7 +101,7 @@ Status PipelinedStore::Submit(KvBatch batch, bool sync, std::function<Status()> 
   {
     std::lock_guard lock(mu_);
     filter_ = std::move(filter);
-    batch_ = std::move(batch);
+    batch_ = std::make_shared<KvBatch>(std::move(batch));
     sealed_ = false;
     sync_ = sync;
     after_write_ = std::move(after_write);
@@ -112,19 +112,19 @@ Status PipelinedStore::Submit(KvBatch batch, bool sync, std::function<Status()> 
 }
 
 Result<std::optional<std::string>> PipelinedStore::Get(std::string_view key) {
-  // Only the caller replaces batch_ (Submit, Wait), and never while it reads: once sealed,
-  // batch_ is read without the lock. If the job finishes meanwhile, the store holds what the
-  // batch says anyway.
-  bool in_batch = false;
+  // Once sealed, the batch is immutable and read without the lock; the reference keeps it
+  // alive if a Wait or Submit lets go of it meanwhile. If the job finishes meanwhile, the
+  // store holds what the batch says anyway.
+  std::shared_ptr<const KvBatch> batch;
   {
     std::unique_lock lock(mu_);
-    if (MayBeInBatch(key)) {
+    if (batch_ && MayBeInBatch(key)) {
       cv_.wait(lock, [&] { return !pending_ || sealed_; });
-      in_batch = pending_ || batch_.sealed();
+      if (batch_ && batch_->sealed()) batch = batch_;
     }
   }
-  if (in_batch) {
-    if (auto found = batch_.Find(key)) {
+  if (batch) {
+    if (auto found = batch->Find(key)) {
       if (!*found) return std::optional<std::string>();
       return std::optional<std::string>(std::string(**found));
     }

@@ -43,14 +43,13 @@ struct View {
   // The op that settles this view's value counts, as the daemon adds before a flush.
   ApplyWorker::Op SettleOp() { return {m.get(), nullptr, &name, store.get(), Lsn(), -1, -1}; }
 
-  std::map<std::string, std::string> Flush() {
+  // Flushes into the store and the summary; no Catch assertions, so a worker's task can call it.
+  Status TryFlush() {
     store::KvBatch batch;
     std::vector<engine::SinkRow> rows;
     bool rewrite = false;
-    Status s = m->Flush(*store, batch, &rows, &rewrite);
-    INFO(s.ToString());
-    REQUIRE(s.ok());
-    REQUIRE(store->Write(batch, true).ok());
+    TALLY_RETURN_IF_ERROR(m->Flush(*store, batch, &rows, &rewrite));
+    TALLY_RETURN_IF_ERROR(store->Write(batch, true));
     for (const auto& r : rows) {
       const std::string key = r.columns[0].value_or("<null>");
       if (r.is_delete) {
@@ -61,6 +60,12 @@ struct View {
       for (const auto& c : r.columns) line += c.value_or("NULL") + " ";
       summary[key] = line;
     }
+    return Status::Ok();
+  }
+  std::map<std::string, std::string> Flush() {
+    Status s = TryFlush();
+    INFO(s.ToString());
+    REQUIRE(s.ok());
     return summary;
   }
 
@@ -112,6 +117,8 @@ TEST_CASE("the apply worker gives what applying on the caller's thread gives") {
   via_worker.m->set_value_count_delta_limit(delta_limit);
   ApplyWorker worker;
   std::map<int, std::vector<std::string>> table;  // id -> (id, g, x)
+  uint64_t flush_task = 0;
+  std::map<std::string, std::string> flushed_via_worker, expected_at_flush;
   for (int step = 0; step < 20000; ++step) {
     const int id = static_cast<int>(rng() % 300);
     std::vector<std::string> row = {
@@ -141,14 +148,25 @@ TEST_CASE("the apply worker gives what applying on the caller's thread gives") {
     worker.AddOp(op);
     REQUIRE(worker.EndChange().ok());
     if (step % 3000 == 2999) {
-      // As the daemon does before a flush: the worker settles the value counts.
+      // As the daemon flushes: the worker settles the value counts, then flushes in a task
+      // while the changes after it are being added.
+      if (flush_task != 0) {
+        REQUIRE(worker.WaitForTask(flush_task).ok());
+        REQUIRE(flushed_via_worker == expected_at_flush);
+      }
       worker.AddOp(via_worker.SettleOp());
+      flush_task = worker.AddTask([&] {
+        TALLY_RETURN_IF_ERROR(via_worker.TryFlush());
+        flushed_via_worker = via_worker.summary;
+        return Status::Ok();
+      });
       worker.HandOverNow();
-      REQUIRE(worker.Drain().ok());
-      REQUIRE(via_worker.Flush() == direct.Flush());
+      expected_at_flush = direct.Flush();
     }
   }
   REQUIRE(worker.Drain().ok());
+  CHECK(worker.TaskDone(flush_task));
+  CHECK(flushed_via_worker == expected_at_flush);
   const auto expected = direct.Flush();
   CHECK(via_worker.Flush() == expected);
   CHECK(expected.size() == 5);
@@ -210,4 +228,44 @@ TEST_CASE("the apply worker parses text rows, naming the table, column and trans
   worker.AddOp(v.OpAt(Lsn(0x30), -1, AddTextRow(worker, {"1", "a", "NULL"})));
   REQUIRE(worker.Drain().ok());
   CHECK(v.Flush() == std::map<std::string, std::string>{{"a", "a 1 NULL NULL NULL "}});
+}
+
+TEST_CASE("apply worker tasks run in order with the ops; after an error they count as done") {
+  View v;
+  ApplyWorker worker;
+  std::vector<std::map<std::string, std::string>> seen;
+  worker.AddOp(v.OpAt(Lsn(0x10), -1, AddRow(worker, {"1", "a", "1.00"})));
+  const uint64_t first = worker.AddTask([&] {
+    TALLY_RETURN_IF_ERROR(v.TryFlush());  // between the two ops: only the first is in
+    seen.push_back(v.summary);
+    return Status::Ok();
+  });
+  CHECK(first == 1);
+  CHECK_FALSE(worker.TaskDone(first));  // not handed over yet
+  worker.AddOp(v.OpAt(Lsn(0x20), -1, AddRow(worker, {"2", "b", "2.00"})));
+  REQUIRE(worker.WaitForTask(first).ok());  // hands over what is queued
+  CHECK(worker.TaskDone(first));
+  REQUIRE(worker.Drain().ok());
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].size() == 1);
+  CHECK(seen[0].count("a") == 1);
+  CHECK(v.Flush().size() == 2);
+
+  // A failing task stops what follows; a task after the failure is not run but is over.
+  const uint64_t failing = worker.AddTask([] { return Status::Internal("flush failed"); });
+  worker.AddOp(v.OpAt(Lsn(0x30), -1, AddRow(worker, {"3", "c", "3.00"})));
+  bool ran = false;
+  const uint64_t skipped = worker.AddTask([&] {
+    ran = true;
+    return Status::Ok();
+  });
+  CHECK(skipped == failing + 1);
+  Status s = worker.WaitForTask(skipped);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.message().find("flush failed") != std::string::npos);
+  CHECK_FALSE(ran);
+  CHECK(worker.TaskDone(skipped));
+  CHECK_FALSE(worker.Drain().ok());  // the error is still Drain's to take, once
+  CHECK(worker.Drain().ok());
+  CHECK(v.Flush().count("c") == 0);  // the op after the failing task was not applied
 }

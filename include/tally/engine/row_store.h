@@ -6,6 +6,10 @@
 // "r" store_id:u32be pk_key -> EncodeRow(columns) (store/kv.h). Writes stay in an overlay
 // until Flush puts them into the batch, so they become durable with the views' states; rows
 // written or read stay cached after that, up to a byte budget (CLOCK eviction).
+// The batch may reach the store well after Flush (the apply worker adds the views' part
+// first) while the next changes already look rows up: until Release says it is there, the
+// rows it holds stay cached (deleted ones as known absent), so no lookup reads the store
+// from before it.
 // Not thread-safe.
 #pragma once
 
@@ -43,8 +47,12 @@ class RowStore {
   void Erase(std::string_view pk_key);
   // TRUNCATE: every stored row is gone.
   void Truncate();
-  // Adds the rows changed since the last flush to `batch`; they stay cached.
+  // Adds the rows changed since the last flush to `batch`; they stay cached, deleted ones
+  // too, until Release.
   Status Flush(store::KvStore& store, store::KvBatch& batch);
+  // The last Flush's batch is in the store (or in its in-flight batch, which reads see):
+  // deleted rows are forgotten and the cache shrinks to its budget.
+  void Release();
   // Drops the overlay and the cache (after an error or a discarded batch).
   void Reset();
 
@@ -54,7 +62,7 @@ class RowStore {
     budget_ = std::move(budget);
     budget_->Register(&cache_bytes_);
   }
-  size_t cache_bytes() const { return cache_bytes_; }
+  size_t cache_bytes() const { return cache_bytes_.get(); }
 
  private:
   struct Entry {
@@ -73,7 +81,10 @@ class RowStore {
   std::vector<EntryMap::value_type*> dirty_;
   EntryMap::value_type* last_ = nullptr;  // the entry the last Lookup found (until a flush)
   bool truncated_ = false;
-  size_t cache_bytes_ = 0;
+  // Since the last Flush, not yet Released: the rows it deleted, and whether it truncated.
+  std::vector<std::string> held_deletes_;
+  bool truncate_held_ = false;
+  CacheBytes cache_bytes_;
   std::shared_ptr<CacheBudget> budget_ = [this] {
     auto b = std::make_shared<CacheBudget>(size_t{64} << 20);
     b->Register(&cache_bytes_);

@@ -97,7 +97,7 @@ class ViewMaintainer {
     budget_ = std::move(budget);
     budget_->Register(&cache_bytes_);
   }
-  size_t cache_bytes() const { return cache_bytes_; }
+  size_t cache_bytes() const { return cache_bytes_.get(); }
   int64_t group_count_delta() const { return group_count_delta_; }
 
   // Whether Flush records pending sink rows ("p" keys); off while a backfill builds a state
@@ -257,7 +257,7 @@ class ViewMaintainer {
   // Groups changed in the current batch (dirty) and cached from earlier ones.
   GroupMap groups_;
   std::vector<GroupMap::value_type*> dirty_groups_;
-  size_t cache_bytes_ = 0;
+  CacheBytes cache_bytes_;
   std::shared_ptr<CacheBudget> budget_ = [this] {
     auto b = std::make_shared<CacheBudget>(size_t{64} << 20);
     b->Register(&cache_bytes_);

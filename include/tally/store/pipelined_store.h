@@ -9,9 +9,9 @@
 // A failed job's Status is returned by the next Wait or Submit (once), and by every Write
 // until then; after a failure no job runs until the caller has waited.
 //
-// Thread safety: Submit, Wait, WaitFor, busy and Write are for one caller thread; Get and
-// NewIterator may also come from other threads, but not while the caller runs Submit or
-// Wait. The background thread only seals batches and runs jobs.
+// Thread safety: Submit and Wait are for one caller thread at a time (callers hand the role
+// over among themselves); WaitFor, busy, Write, Get and NewIterator may come from any
+// thread, at any time. The background thread only seals batches and runs jobs.
 #pragma once
 
 #include <chrono>
@@ -57,7 +57,7 @@ class PipelinedStore : public KvStore {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   // The job: set by Submit, run by the thread; `batch_` stays readable until the next Submit.
-  KvBatch batch_;
+  std::shared_ptr<KvBatch> batch_;  // null: none since the last Wait
   bool sync_ = false;
   std::function<Status()> after_write_;
   bool pending_ = false;  // submitted, not finished
