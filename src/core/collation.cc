@@ -63,8 +63,10 @@ Result<Collation> Collation::Open(std::string_view name) {
   c.locale_ = loc;
 #ifdef __GLIBC__
   // glibc: no rules means strcoll is strcmp and strxfrm copies (string/strcoll_l.c). The
-  // item is a number, returned in the pointer.
-  c.code_point_order_ = reinterpret_cast<uintptr_t>(nl_langinfo_l(_NL_COLLATE_NRULES, loc)) == 0;
+  // item is a 32-bit word, returned in the low half of the pointer (the rest is not zeroed).
+  const auto nrules =
+      static_cast<uint32_t>(reinterpret_cast<uintptr_t>(nl_langinfo_l(_NL_COLLATE_NRULES, loc)));
+  c.code_point_order_ = nrules == 0;
 #endif
   return c;
 }

@@ -91,6 +91,11 @@ TEST_CASE("A locale without collation rules gives glibc's own keys and order, wi
     WARN("no C.UTF-8 locale on this machine");
     return;
   }
+#ifdef __GLIBC__
+  CHECK(c->is_code_point_order());
+#endif
+  auto en = Collation::Open("en_US.UTF-8");
+  if (en.ok()) CHECK_FALSE(en->is_code_point_order());
   locale_t loc = newlocale(LC_COLLATE_MASK | LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(0));
   REQUIRE(loc != static_cast<locale_t>(0));
   std::mt19937_64 rng(11);

@@ -48,6 +48,8 @@ class Collation {
   const std::string& name() const { return name_; }
   // True for "C"/"POSIX": plain byte order.
   bool is_c() const { return locale_ == nullptr; }
+  // True for a glibc locale without collation rules: code point order, done without glibc.
+  bool is_code_point_order() const { return code_point_order_; }
 
   // <0, 0, >0 as Postgres's text comparison (bttextcmp) under this collation.
   int Compare(std::string_view a, std::string_view b) const;
