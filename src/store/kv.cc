@@ -125,7 +125,10 @@ class RocksStore : public KvStore {
     return std::make_unique<RocksIterator>(db_->NewIterator(rocksdb::ReadOptions()));
   }
   Status Write(const KvBatch& batch, bool sync) override {
-    rocksdb::WriteBatch wb;
+    // Reused per thread: a batch of tens of MB built in fresh memory faults in every page
+    // (about 40k page faults per 1M changes on the batch-writing thread).
+    thread_local rocksdb::WriteBatch wb;
+    wb.Clear();
     for (const auto& [b, e] : batch.ranges()) {
       wb.DeleteRange(rocksdb::Slice(b), rocksdb::Slice(e));
     }
