@@ -813,16 +813,21 @@ Status Daemon::NoteDurableWrites() {
     TALLY_RETURN_IF_ERROR(SendFeedback(checkpoint_));
   }
   // With the last flush's task done, the worker submits nothing until the next flush: the
-  // pipe is this thread's to wait on.
-  if (apply_->TaskDone(flush_task_) && !pipe_->busy()) return SettleWrites();
+  // pipe is this thread's to wait on, without draining the worker (which is busy with the
+  // next batch's changes).
+  if (apply_->TaskDone(flush_task_) && !pipe_->busy()) return FinishWrites();
   return Status::Ok();
 }
 
 Status Daemon::SettleWrites() {
   if (!inflight_) return Status::Ok();
-  // The worker submits the batch, and may be reading the one in flight.
+  // The worker submits the batch.
   TALLY_RETURN_IF_ERROR(apply_->Drain());
   TALLY_RETURN_IF_ERROR(ReleaseRows(/*wait=*/false));
+  return FinishWrites();
+}
+
+Status Daemon::FinishWrites() {
   // A long sink transaction must not make the walsender give up on us.
   while (!pipe_->WaitFor(std::chrono::seconds(1))) Heartbeat();
   Status s = pipe_->Wait();

@@ -157,9 +157,12 @@ class Daemon {
   // Between messages: acknowledges a batch that became durable, and settles once the last
   // flush is written.
   Status NoteDurableWrites();
-  // Waits for the batches being flushed; once they are durable and in the summaries, the
-  // last becomes the checkpoint and is acknowledged to the slot.
+  // Waits for the batches being flushed (draining the worker, which submits them); once they
+  // are durable and in the summaries, the last becomes the checkpoint and is acknowledged to
+  // the slot.
   Status SettleWrites();
+  // SettleWrites once the worker has submitted the last flush's batch.
+  Status FinishWrites();
   Status SendFeedback(Lsn position, bool reply_requested = false);
   // During long work (replaying a big transaction, writing many summary rows) the walsender
   // must still hear from tally, or it ends the connection after wal_sender_timeout.
