@@ -765,7 +765,13 @@ Status Daemon::FlushViews(PendingFlush& flush) {
     if (!op.is_delete && op.key[0] == 'p') done_keys.emplace_back(op.key);
   }
   batch.Put(kMetaCheckpoint, flush.position.ToString());
-  if (flush.fresh_memtable && batch.op_count() >= kFreshMemtableOps) batch.PreferFreshMemtable();
+  // A stream quiet for a while (the batch that ends a catch-up was cut by its size, just
+  // before the backlog ran out): nothing follows this batch soon either.
+  const int64_t quiet_since = stream_quiet_since_ns_.load(std::memory_order_relaxed);
+  const bool quiet = quiet_since != 0 && NowNs() - quiet_since > kQuietNs;
+  if ((flush.fresh_memtable || quiet) && batch.op_count() >= kFreshMemtableOps) {
+    batch.PreferFreshMemtable();
+  }
   last_batch_ops_.store(batch.op_count(), std::memory_order_relaxed);
   last_batch_bytes_.store(batch.data_bytes(), std::memory_order_relaxed);
   const Lsn position = flush.position;
@@ -1331,6 +1337,10 @@ Status Daemon::StreamOnce() {
       wait = std::min(wait, sink_->monitor().UntilReportDue());
     }
     TALLY_ASSIGN_OR_RETURN(std::string_view data, repl_->Receive(wait));
+    if (data.empty() != stream_quiet_) {
+      stream_quiet_ = data.empty();
+      stream_quiet_since_ns_.store(stream_quiet_ ? NowNs() : 0, std::memory_order_relaxed);
+    }
     if (data.empty()) {
       if (!check) {
         burst = 0;  // the burst is over: the checks run now

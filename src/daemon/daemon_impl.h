@@ -262,6 +262,15 @@ class Daemon {
   static constexpr int kCatchUpTimeFactor = 20;
   static constexpr int kCatchUpChangesFactor = 5;
   static constexpr size_t kFreshMemtableOps = 100'000;
+  // Since when the stream has had nothing to receive (steady-clock ns; 0: it has data).
+  bool stream_quiet_ = false;
+  std::atomic<int64_t> stream_quiet_since_ns_ = 0;
+  static constexpr int64_t kQuietNs = 50'000'000;
+  static int64_t NowNs() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
   bool CatchingUp() const { return behind_bytes_ > kCatchUpBytes; }
   Clock::time_point last_idle_advance_;
   std::vector<std::optional<std::string_view>> fields_old_, fields_new_;
