@@ -171,18 +171,14 @@ Status ApplyWorker::ApplyBlock(Block& block) {
   for (const Op& op : block.ops) {
     Status s;
     if (op.maintainer == nullptr) {
-      s = block.tasks[static_cast<size_t>(op.old_row)]();
+      // A failed task is counted by Run, with the error recorded first.
+      TALLY_RETURN_IF_ERROR(block.tasks[static_cast<size_t>(op.old_row)]());
       {
         // Counted before the block ends: a waiter (the next flush) goes on at once.
         std::lock_guard lock(mu_);
-        if (!s.ok() && !failed_.load()) {
-          error_ = s;
-          failed_.store(true, std::memory_order_release);
-        }
         tasks_done_.store(block_tasks_base_ + ++tasks_run, std::memory_order_release);
       }
       cv_.notify_all();
-      if (!s.ok()) return s;
       continue;
     }
     if (op.old_row < 0 && op.new_row < 0) {
