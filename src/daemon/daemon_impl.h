@@ -262,13 +262,13 @@ class Daemon {
   static constexpr int kCatchUpTimeFactor = 20;
   static constexpr int kCatchUpChangesFactor = 5;
   static constexpr size_t kFreshMemtableOps = 100'000;
-  // Since when the stream has had nothing to receive (steady-clock ns; 0: it has data).
-  bool stream_quiet_ = false;
+  bool stream_quiet_ = false;  // the last receive came back empty
+  // Since when the stream has had nothing to receive (Clock, in ns; 0: it has data). Read on
+  // the worker's thread; a batch flushed after kQuietNs of it goes into a fresh memtable.
   std::atomic<int64_t> stream_quiet_since_ns_ = 0;
   static constexpr int64_t kQuietNs = 50'000'000;
   static int64_t NowNs() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
         .count();
   }
   bool CatchingUp() const { return behind_bytes_ > kCatchUpBytes; }
