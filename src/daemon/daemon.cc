@@ -712,6 +712,10 @@ Status Daemon::Flush() {
   // the blocks it still has and settles the views' value counts.
   for (auto& v : views_) {
     if (!v->maintainer->keeps_value_counts() || !v->stopped.empty()) continue;
+    // During a catch-up the stream's thread and the walsender keep both cores busy; the batch
+    // that ends one is large, and its settle stands between the stream running dry and the
+    // batch's write: a second thread is worth it there.
+    v->maintainer->set_parallel_settle(!CatchingUp());
     apply_->AddOp({v->maintainer.get(), nullptr, &v->config->name, state_.get(), Lsn(), -1, -1});
   }
   apply_->HandOverNow();

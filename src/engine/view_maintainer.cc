@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <system_error>
+#include <thread>
 
 #include "tally/agg/codec.h"
 #include "tally/agg/sort_key.h"
@@ -23,6 +25,8 @@ constexpr char kPendingByGroup = 'k';  // + group key: one group's row (streamed
 constexpr size_t kPendingRunBytes = 1 << 20;
 constexpr size_t kMaxRunEntries = 128;     // value counts per stored run
 constexpr size_t kKeptDeltaCapacity = 16;  // per group, between settles
+// Fewer groups to settle than this are not worth a second thread.
+constexpr size_t kParallelSettleGroups = 1024;
 
 std::string ViewPrefix(char tag, uint32_t view_id) {
   std::string s(1, tag);
@@ -224,7 +228,7 @@ void ViewMaintainer::Reset() {
   delta_count_ = 0;
   dirty_groups_.clear();
   cache_bytes_ = 0;
-  read_iter_.reset();
+  reader_.iter.reset();
   truncated_ = false;
   group_count_delta_ = 0;
 }
@@ -426,25 +430,60 @@ Status ViewMaintainer::FoldRow(const RowEval& e, int64_t weight, const RowEval* 
     agg::Apply(specs_[i], g->accumulators[i], input, weight);
   }
   if (delta_bytes_.size() + delta_count_ * sizeof(ValueDelta) > delta_limit_) {
-    return SettleValueCounts(store);
+    // Mid-batch, with the stream's thread busy: on this thread alone.
+    return SettleAll(store, /*may_split=*/false);
   }
   return Status::Ok();
 }
 
 Status ViewMaintainer::SettleValueCounts(store::KvStore& store) {
+  return SettleAll(store, parallel_settle_.load(std::memory_order_relaxed));
+}
+
+Status ViewMaintainer::SettleAll(store::KvStore& store, bool may_split) {
   if (delta_bytes_.empty()) return Status::Ok();
+  settling_.clear();
   for (auto* entry : dirty_groups_) {
-    if (entry->second.value_deltas.empty()) continue;
-    TALLY_RETURN_IF_ERROR(SettleGroup(entry->first, entry->second, store));
+    if (!entry->second.value_deltas.empty()) settling_.push_back(entry);
   }
+  const std::span<GroupMap::value_type* const> groups(settling_);
+  // Halves by position: the groups are in the order the batch first touched them, so both
+  // halves hold about as many deltas.
+  size_t mine = groups.size();
+  std::thread helper;
+  Status helper_status;
+  RunReader helper_reader;
+  if (may_split && groups.size() >= kParallelSettleGroups) {
+    const size_t half = groups.size() / 2;
+    try {
+      helper = std::thread(
+          [&] { helper_status = SettleGroups(groups.subspan(half), store, helper_reader); });
+      mine = half;
+      ++split_settles_;
+    } catch (const std::system_error&) {
+      // No thread to be had: this one settles them all.
+    }
+  }
+  Status s = SettleGroups(groups.first(mine), store, reader_);
+  if (helper.joinable()) helper.join();
+  TALLY_RETURN_IF_ERROR(s);
+  TALLY_RETURN_IF_ERROR(helper_status);
   delta_bytes_.clear();
   delta_count_ = 0;
   if (delta_bytes_.capacity() > delta_limit_) std::string().swap(delta_bytes_);
   return Status::Ok();
 }
 
+Status ViewMaintainer::SettleGroups(std::span<GroupMap::value_type* const> groups,
+                                    store::KvStore& store, RunReader& reader) {
+  for (auto* entry : groups) {
+    TALLY_RETURN_IF_ERROR(SettleGroup(entry->first, entry->second, store, reader));
+  }
+  return Status::Ok();
+}
+
 Status ViewMaintainer::SettleGroup(const std::string& group_key, GroupState& g,
-                                   store::KvStore& store) {
+                                   store::KvStore& store, RunReader& reader) {
   std::vector<ValueDelta>& deltas = g.value_deltas;
   auto sort_key = [&](const ValueDelta& d) {
     return std::string_view(delta_bytes_).substr(d.offset, d.sort_key_size);
@@ -469,7 +508,7 @@ Status ViewMaintainer::SettleGroup(const std::string& group_key, GroupState& g,
     if (weight == 0) continue;
     const size_t slot = d.slot;
     TALLY_ASSIGN_OR_RETURN(ValueChunk * chunk,
-                           FindChunk(group_key, g, slot, key, g.value_sets[slot], store));
+                           FindChunk(group_key, g, slot, key, g.value_sets[slot], store, reader));
     const std::string_view value =
         std::string_view(delta_bytes_).substr(d.offset + d.sort_key_size, d.value_size);
     TALLY_ASSIGN_OR_RETURN(int appeared, AddToChunk(*chunk, key, value, weight));
@@ -534,11 +573,6 @@ void ViewMaintainer::Truncate() {
   // group disappears with the summary rewrite.
   Reset();
   truncated_ = true;
-}
-
-store::KvIterator& ViewMaintainer::ReadIterator(store::KvStore& store) {
-  if (!read_iter_) read_iter_ = store.NewIterator();
-  return *read_iter_;
 }
 
 namespace {
@@ -620,16 +654,16 @@ Status ViewMaintainer::ParseChunk(std::string_view prefix, std::string_view key,
 Result<ViewMaintainer::ValueChunk*> ViewMaintainer::FindChunk(const std::string& group_key,
                                                               const GroupState& g, size_t slot,
                                                               std::string_view sort_key,
-                                                              ValueSet& set,
-                                                              store::KvStore& store) {
+                                                              ValueSet& set, store::KvStore& store,
+                                                              RunReader& reader) {
   if (set.size() == 1) {
     // The common case: the set's one run covers everything, no lookup key to build.
     ValueChunk& c = set.begin()->second;
     if (!c.lo && !c.hi) return &c;
   }
-  lookup_scratch_.assign(1, '\1');
-  lookup_scratch_.append(sort_key);
-  auto it = set.upper_bound(lookup_scratch_);
+  reader.lookup.assign(1, '\1');
+  reader.lookup.append(sort_key);
+  auto it = set.upper_bound(reader.lookup);
   if (it != set.begin()) {
     --it;
     ValueChunk& c = it->second;
@@ -637,13 +671,13 @@ Result<ViewMaintainer::ValueChunk*> ViewMaintainer::FindChunk(const std::string&
   }
   if (truncated_ || !g.existed_before) return &set[std::string()];  // nothing stored
   const std::string prefix = ValueCountPrefix(group_key, slot);
-  store::KvIterator& iter = ReadIterator(store);
+  store::KvIterator& iter = reader.Iterator(store);
   // The first run whose (exclusive) end is past sort_key.
-  lookup_scratch_ = prefix;
-  lookup_scratch_.push_back(kBoundedRun);
-  lookup_scratch_.append(sort_key);
-  lookup_scratch_.push_back('\0');
-  iter.Seek(lookup_scratch_);
+  reader.lookup = prefix;
+  reader.lookup.push_back(kBoundedRun);
+  reader.lookup.append(sort_key);
+  reader.lookup.push_back('\0');
+  iter.Seek(reader.lookup);
   if (!iter.Valid() || iter.key().substr(0, prefix.size()) != prefix) {
     TALLY_RETURN_IF_ERROR(iter.status());
     if (!set.empty()) {
@@ -748,7 +782,7 @@ Status ViewMaintainer::DropEmptyChunks(const std::string& prefix, ValueSet& set,
       auto next = set.find(RunStart(c.hi));
       if (next == set.end()) {
         if (truncated_) return Status::Internal("a truncated set with a bounded run");
-        auto& iter = ReadIterator(store);
+        auto& iter = reader_.Iterator(store);
         std::string key = RunKey(prefix, c.hi);
         key.push_back('\0');
         iter.Seek(key);
@@ -984,7 +1018,7 @@ Status ViewMaintainer::Flush(store::KvStore& store, store::KvBatch& batch,
     groups_.erase(it);
   }
   dirty_groups_.clear();
-  read_iter_.reset();
+  reader_.iter.reset();
   truncated_ = false;
   EvictToBudget();
   return Status::Ok();

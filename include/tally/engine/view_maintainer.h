@@ -11,6 +11,7 @@
 // Not thread-safe.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -115,6 +116,11 @@ class ViewMaintainer {
   // thread. Errors the runs find (a count gone negative) surface here.
   Status SettleValueCounts(store::KvStore& store);
   bool keeps_value_counts() const { return keeps_value_counts_; }
+  // Whether a large settle may split its groups with a second thread: worth it when nothing
+  // else needs the other core, as at the end of a catch-up, where the last batch's settle
+  // stands between the stream running dry and the batch's write.
+  void set_parallel_settle(bool on) { parallel_settle_.store(on, std::memory_order_relaxed); }
+  uint64_t split_settles() const { return split_settles_; }  // settles that used two threads
   // Deltas settle as they reach this many bytes, too.
   void set_value_count_delta_limit(size_t bytes) { delta_limit_ = bytes; }
 
@@ -191,6 +197,17 @@ class ViewMaintainer {
   };
   using GroupMap = NodeMap<GroupState>;
 
+  // One thread's reads of stored value-count runs: an iterator (made on first use, dropped by
+  // Flush and Reset) and a key buffer.
+  struct RunReader {
+    std::unique_ptr<store::KvIterator> iter;
+    std::string lookup;
+    store::KvIterator& Iterator(store::KvStore& store) {
+      if (!iter) iter = store.NewIterator();
+      return *iter;
+    }
+  };
+
   Result<GroupState*> LoadGroup(const std::string& group_key, uint64_t hash,
                                 std::span<const Value> keys, store::KvStore& store);
   Status DecodeGroup(std::string_view bytes, GroupState* g) const;
@@ -198,7 +215,8 @@ class ViewMaintainer {
   std::string ValueCountPrefix(const std::string& group_key, size_t slot) const;
   // The run of `set` whose range holds `sort_key`, loaded from the store when needed.
   Result<ValueChunk*> FindChunk(const std::string& group_key, const GroupState& g, size_t slot,
-                                std::string_view sort_key, ValueSet& set, store::KvStore& store);
+                                std::string_view sort_key, ValueSet& set, store::KvStore& store,
+                                RunReader& reader);
   // Reads the run stored at `key` (a full value-count key of the set with `prefix`).
   Status ParseChunk(std::string_view prefix, std::string_view key, std::string_view value,
                     ValueChunk* chunk) const;
@@ -206,7 +224,12 @@ class ViewMaintainer {
   // it disappeared, else 0.
   Result<int> AddToChunk(ValueChunk& chunk, std::string_view sort_key,
                          std::string_view encoded_value, int64_t weight) const;
-  Status SettleGroup(const std::string& group_key, GroupState& g, store::KvStore& store);
+  // Touches only `g` and `reader`: groups settle on two threads at once (parallel_settle_).
+  Status SettleGroup(const std::string& group_key, GroupState& g, store::KvStore& store,
+                     RunReader& reader);
+  Status SettleGroups(std::span<GroupMap::value_type* const> groups, store::KvStore& store,
+                      RunReader& reader);
+  Status SettleAll(store::KvStore& store, bool may_split);
   // Merges the runs the batch emptied into a neighbour, so stored runs are never empty and
   // the first and last runs hold the set's minimum and maximum.
   Status DropEmptyChunks(const std::string& prefix, ValueSet& set, store::KvStore& store,
@@ -215,7 +238,6 @@ class ViewMaintainer {
   void WriteValueSet(const std::string& prefix, ValueSet& set, store::KvBatch& batch);
   // min/max after the batch: from the first or last run when it was loaded (else unchanged).
   Status UpdateExtremes(GroupState& g);
-  store::KvIterator& ReadIterator(store::KvStore& store);
   // After a flush: the group as the store now holds it, and its memory counted again.
   void MarkFlushed(const std::string& group_key, GroupState& g);
   void EvictToBudget();
@@ -257,13 +279,16 @@ class ViewMaintainer {
   // Groups changed in the current batch (dirty) and cached from earlier ones.
   GroupMap groups_;
   std::vector<GroupMap::value_type*> dirty_groups_;
+  std::vector<GroupMap::value_type*> settling_;  // SettleValueCounts' scratch
   CacheBytes cache_bytes_;
   std::shared_ptr<CacheBudget> budget_ = [this] {
     auto b = std::make_shared<CacheBudget>(size_t{64} << 20);
     b->Register(&cache_bytes_);
     return b;
   }();
-  std::unique_ptr<store::KvIterator> read_iter_;  // reads of this batch; reset by Flush
+  RunReader reader_;  // this thread's reads of this batch; reset by Flush
+  std::atomic<bool> parallel_settle_ = false;
+  uint64_t split_settles_ = 0;
   bool truncated_ = false;
   bool record_pending_ = true;
   bool pending_per_group_ = false;
@@ -279,7 +304,6 @@ class ViewMaintainer {
 
   // Scratch, reused per row to avoid allocation.
   RowEval eval_old_, eval_new_;
-  std::string lookup_scratch_;
   std::string flush_prefix_, flush_key_, flush_value_;  // Flush only
 };
 
