@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <optional>
 
 #include "tally/core/datetime.h"
 
@@ -214,7 +215,58 @@ bool ParseTzOffset(std::string_view* s, int64_t* offset_secs) {
   return true;
 }
 
+// The form Postgres prints (DateStyle ISO): "YYYY-MM-DD HH:MM:SS", then up to 6 fraction digits
+// and, for timestamptz, "+HH" or "+HH:MM". It is what pgoutput sends, and a stream parses one
+// per changed row; anything else (and any field out of range) takes the general parser.
+std::optional<int64_t> ParseCanonicalTimestamp(Oid type, std::string_view s) {
+  auto digits = [&](size_t at, size_t n) -> int64_t {
+    int64_t v = 0;
+    for (size_t i = at; i < at + n; ++i) {
+      if (!IsDigit(s[i])) return -1;
+      v = v * 10 + (s[i] - '0');
+    }
+    return v;
+  };
+  if (s.size() < 19 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':') {
+    return std::nullopt;
+  }
+  const int64_t y = digits(0, 4), mo = digits(5, 2), d = digits(8, 2);
+  const int64_t h = digits(11, 2), mi = digits(14, 2), sec = digits(17, 2);
+  if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > DaysInMonth(y, mo) || h < 0 || h > 23 || mi < 0 ||
+      mi > 59 || sec < 0 || sec > 59) {
+    return std::nullopt;
+  }
+  size_t i = 19;
+  int64_t frac = 0;
+  if (i < s.size() && s[i] == '.') {
+    size_t n = 0;
+    for (++i; i < s.size() && IsDigit(s[i]) && n < 6; ++i, ++n) frac = frac * 10 + (s[i] - '0');
+    if (n == 0 || (i < s.size() && IsDigit(s[i]))) return std::nullopt;
+    for (; n < 6; ++n) frac *= 10;
+  }
+  int64_t offset = 0;
+  if (i < s.size()) {
+    if ((s[i] != '+' && s[i] != '-') || i + 3 > s.size()) return std::nullopt;
+    const bool negative = s[i] == '-';
+    const int64_t oh = digits(i + 1, 2);
+    int64_t om = 0;
+    i += 3;
+    if (i < s.size()) {
+      if (s[i] != ':' || i + 3 != s.size()) return std::nullopt;
+      om = digits(i + 1, 2);
+      i += 3;
+    }
+    if (oh < 0 || om < 0 || om > 59 || i != s.size()) return std::nullopt;
+    offset = (oh * 3600 + om * 60) * (negative ? -1 : 1);
+  }
+  int64_t micros = (Date2J(y, mo, d) - kPostgresEpochJdate) * kUsecsPerDay + h * kUsecsPerHour +
+                   mi * kUsecsPerMinute + sec * kUsecsPerSec + frac;
+  if (type == pgtype::kTimestampTz) micros -= offset * kUsecsPerSec;
+  return micros;
+}
+
 Result<int64_t> ParseTimestamp(Oid type, std::string_view text) {
+  if (auto canonical = ParseCanonicalTimestamp(type, text)) return *canonical;
   std::string_view s = Trim(text);
   if (EqualsNoCase(s, "infinity") || EqualsNoCase(s, "+infinity")) return kTimestampNoEnd;
   if (EqualsNoCase(s, "-infinity")) return kTimestampNoBegin;
