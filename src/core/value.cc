@@ -216,8 +216,8 @@ bool ParseTzOffset(std::string_view* s, int64_t* offset_secs) {
 }
 
 // The form Postgres prints (DateStyle ISO): "YYYY-MM-DD HH:MM:SS", then up to 6 fraction digits
-// and, for timestamptz, "+HH" or "+HH:MM". It is what pgoutput sends, and a stream parses one
-// per changed row; anything else (and any field out of range) takes the general parser.
+// and, for timestamptz, a zone offset ("+HH" or "+HH:MM"). It is what pgoutput sends, and a stream
+// parses one per changed row; anything else (and any field out of range) takes the general parser.
 std::optional<int64_t> ParseCanonicalTimestamp(Oid type, std::string_view s) {
   auto digits = [&](size_t at, size_t n) -> int64_t {
     int64_t v = 0;
@@ -245,20 +245,8 @@ std::optional<int64_t> ParseCanonicalTimestamp(Oid type, std::string_view s) {
     for (; n < 6; ++n) frac *= 10;
   }
   int64_t offset = 0;
-  if (i < s.size()) {
-    if ((s[i] != '+' && s[i] != '-') || i + 3 > s.size()) return std::nullopt;
-    const bool negative = s[i] == '-';
-    const int64_t oh = digits(i + 1, 2);
-    int64_t om = 0;
-    i += 3;
-    if (i < s.size()) {
-      if (s[i] != ':' || i + 3 != s.size()) return std::nullopt;
-      om = digits(i + 1, 2);
-      i += 3;
-    }
-    if (oh < 0 || om < 0 || om > 59 || i != s.size()) return std::nullopt;
-    offset = (oh * 3600 + om * 60) * (negative ? -1 : 1);
-  }
+  std::string_view zone = s.substr(i);
+  if (!zone.empty() && (!ParseTzOffset(&zone, &offset) || !zone.empty())) return std::nullopt;
   int64_t micros = (Date2J(y, mo, d) - kPostgresEpochJdate) * kUsecsPerDay + h * kUsecsPerHour +
                    mi * kUsecsPerMinute + sec * kUsecsPerSec + frac;
   if (type == pgtype::kTimestampTz) micros -= offset * kUsecsPerSec;
