@@ -91,19 +91,16 @@ Result<std::string_view> ReplicationConnection::Receive(std::chrono::millisecond
   // libpq's buffer first, then whatever the socket holds, and only when that is empty too a
   // poll: during a catch-up the socket is rarely empty, and a poll before every read (one per
   // 16 kB that libpq takes in) is a system call for nothing.
-  enum Step { kBuffered, kSocket, kWaited };
-  for (Step step : {kBuffered, kSocket, kWaited}) {
-    if (step != kBuffered) {
-      if (step == kWaited) {
-        pollfd pfd{conn_->socket(), POLLIN, 0};
-        int rc = poll(&pfd, 1, static_cast<int>(timeout.count()));
-        if (rc < 0 && errno == EINTR) return std::string_view();  // a signal: let the caller look
-        if (rc < 0) return Status::Unavailable("poll failed on replication connection");
-        if (rc == 0) return std::string_view();
-      }
-      if (PQconsumeInput(conn_->raw()) != 1) {
-        return Status::Unavailable("replication connection lost: " + conn_->LastError());
-      }
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (attempt == 2) {
+      pollfd pfd{conn_->socket(), POLLIN, 0};
+      int rc = poll(&pfd, 1, static_cast<int>(timeout.count()));
+      if (rc < 0 && errno == EINTR) return std::string_view();  // a signal: let the caller look
+      if (rc < 0) return Status::Unavailable("poll failed on replication connection");
+      if (rc == 0) return std::string_view();
+    }
+    if (attempt > 0 && PQconsumeInput(conn_->raw()) != 1) {
+      return Status::Unavailable("replication connection lost: " + conn_->LastError());
     }
     int n = PQgetCopyData(conn_->raw(), &buffer_, /*async=*/1);
     if (n > 0) return std::string_view(buffer_, static_cast<size_t>(n));
