@@ -238,6 +238,12 @@ Result<std::unique_ptr<KvStore>> OpenRocksDb(const std::string& dir) {
   options.write_buffer_size = 64 << 20;
   // OptimizeLevelStyleCompaction allows 6 memtables; 3 bound them at 192 MB.
   options.max_write_buffer_number = 3;
+  // A batch reaches the memtable sorted (KvBatch::Seal): each insert starts from where the last
+  // one of its key family (first byte) went, not from the skip list's head. The hint is kept
+  // per family; concurrent memtable writes would ignore it, and tally has one writer anyway.
+  // State writer thread, bench harness: 1.23 -> 1.05 s of CPU per 1M changes.
+  options.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(1));
+  options.allow_concurrent_memtable_write = false;
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   // Debian's RocksDB is built without SSE4.2, so its crc32c is a table-driven loop; XXH3 block
