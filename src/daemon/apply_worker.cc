@@ -7,7 +7,6 @@
 namespace tally::daemon {
 
 ApplyWorker::ApplyWorker() : filling_(std::make_unique<Block>()) {
-  for (size_t i = 1; i < kBlocks; ++i) free_.push_back(std::make_unique<Block>());
   filling_->ops.reserve(kBlockOps);
   thread_ = std::thread([this] { Run(); });
 }
@@ -41,6 +40,7 @@ int32_t ApplyWorker::AddTextRow(const TextLayout& layout,
   Block& b = *filling_;
   b.text_layouts[index] = &layout;
   b.first_field[index] = static_cast<uint32_t>(b.fields.size());
+  b.bytes += fields.size() * (sizeof(Value) + sizeof(b.fields[0])) + sizeof(std::vector<Value>);
   for (const auto& f : fields) {
     if (!f) {
       b.fields.emplace_back(0, -1);
@@ -48,6 +48,7 @@ int32_t ApplyWorker::AddTextRow(const TextLayout& layout,
     }
     b.fields.emplace_back(static_cast<uint32_t>(b.text.size()), static_cast<int32_t>(f->size()));
     b.text.append(*f);
+    b.bytes += f->size();
   }
   return index;
 }
@@ -67,6 +68,13 @@ void ApplyWorker::Block::Clear() {
   rows_used = 0;
   fields.clear();
   text.clear();
+  bytes = 0;
+  // A block that once held a few very large values does not keep their memory.
+  if (text.capacity() > 4 * kBlockBytes) text.shrink_to_fit();
+  if (rows.size() > 4 * kBlockOps) {
+    rows.resize(4 * kBlockOps);
+    rows.shrink_to_fit();
+  }
 }
 
 Status ApplyWorker::ParseRow(Block& block, int32_t index) {
@@ -94,7 +102,7 @@ Status ApplyWorker::ParseRow(Block& block, int32_t index) {
 }
 
 Status ApplyWorker::EndChange() {
-  if (filling_->ops.size() >= kBlockOps) HandOver();
+  if (filling_->ops.size() >= kBlockOps || filling_->bytes >= kBlockBytes) HandOver();
   if (!failed_.load(std::memory_order_acquire)) return Status::Ok();
   std::lock_guard lock(mu_);
   return error_;
@@ -115,10 +123,20 @@ void ApplyWorker::HandOver() {
     filling_->Clear();
     return;
   }
+  filling_->bytes += filling_->ops.size() * sizeof(Op);
   std::unique_lock lock(mu_);
+  queued_bytes_ += filling_->bytes;
   queued_.push_back(std::move(filling_));
   cv_.notify_all();
-  WaitUntil(lock, [&] { return !free_.empty(); });
+  WaitUntil(lock, [&] {
+    return queued_bytes_ <= kMaxQueuedBytes && (!free_.empty() || blocks_ < kMaxBlocks);
+  });
+  if (free_.empty()) {
+    ++blocks_;
+    filling_ = std::make_unique<Block>();
+    filling_->ops.reserve(kBlockOps);
+    return;
+  }
   filling_ = std::move(free_.back());
   free_.pop_back();
 }
@@ -146,6 +164,7 @@ void ApplyWorker::Run() {
     if (queued_.empty()) return;
     std::unique_ptr<Block> block = std::move(queued_.front());
     queued_.pop_front();
+    queued_bytes_ -= block->bytes;
     applying_ = true;
     const bool skip = failed_.load();
     lock.unlock();

@@ -4,8 +4,10 @@
 //
 // The stream's thread fills a block of changes: their parsed rows and, per view a change
 // concerns, an operation naming the rows. A full block goes to the worker, which applies the
-// blocks in order, so every view sees its changes in stream order. At most kBlocks blocks
-// exist: when the worker falls behind, the stream's thread waits (memory stays bounded).
+// blocks in order, so every view sees its changes in stream order. The queue is bounded by
+// both a block count and the bytes its blocks hold: when the worker falls behind, the stream's
+// thread waits (memory stays bounded whatever the rows' width). The bounds are wide enough for
+// the stream to run on through a large settle (ViewMaintainer::SettleValueCounts) at a flush.
 //
 // A task (AddTask) runs on the worker between two operations, in order with them: a flush
 // writes the views there, so the stream's thread goes on with the next changes meanwhile.
@@ -65,6 +67,9 @@ class ApplyWorker {
     const std::vector<Oid>* types = nullptr;
   };
 
+  // The queue's bound on the bytes its blocks hold (text, fields, ops and the rows' values).
+  static constexpr size_t kMaxQueuedBytes = size_t{64} << 20;
+
   ApplyWorker();
   ~ApplyWorker();  // drains; an error still pending is dropped
   ApplyWorker(const ApplyWorker&) = delete;
@@ -101,7 +106,9 @@ class ApplyWorker {
 
  private:
   static constexpr size_t kBlockOps = 512;
-  static constexpr size_t kBlocks = 256;
+  // A block is handed over early once its rows take this much (wide rows, large values).
+  static constexpr size_t kBlockBytes = size_t{1} << 20;
+  static constexpr size_t kMaxBlocks = 1024;
   struct Block {
     std::vector<std::vector<Value>> rows;
     size_t rows_used = 0;
@@ -113,6 +120,8 @@ class ApplyWorker {
     std::vector<std::pair<uint32_t, int32_t>> fields;
     std::string text;
     std::vector<Task> tasks;
+    // What the queue counts for this block: its text, fields, ops and the rows' values.
+    size_t bytes = 0;
     void Clear();
   };
   // Waits on cv_ (lock held) until `done`, calling the wait hook about every second.
@@ -128,7 +137,9 @@ class ApplyWorker {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::unique_ptr<Block>> queued_;  // handed over, in order
+  size_t queued_bytes_ = 0;                    // the blocks' bytes in queued_
   std::vector<std::unique_ptr<Block>> free_;
+  size_t blocks_ = 1;      // made so far (filling_, queued_, free_ and the one being applied)
   bool applying_ = false;  // the worker holds a block
   bool stop_ = false;
   // error_ holds the first error; later ops are skipped. Atomic: EndChange looks without the lock.

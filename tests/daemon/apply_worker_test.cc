@@ -1,8 +1,11 @@
 #include "apply_worker.h"
 
+#include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <map>
 #include <random>
+#include <thread>
 
 #include "../test_catalog.h"
 #include "tally/compiler/catalog.h"
@@ -268,4 +271,44 @@ TEST_CASE("apply worker tasks run in order with the ops; after an error they cou
   CHECK_FALSE(worker.Drain().ok());  // the error is still Drain's to take, once
   CHECK(worker.Drain().ok());
   CHECK(v.Flush().count("c") == 0);  // the op after the failing task was not applied
+}
+
+TEST_CASE("the apply worker's queue is bounded by the bytes its rows hold") {
+  View v;
+  ApplyWorker worker;
+  // The worker waits in a task until released: whatever comes after queues up.
+  std::atomic<bool> release = false;
+  worker.AddTask([&] {
+    while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return Status::Ok();
+  });
+  const std::string wide(100 << 10, 'w');  // 100 kB group key
+  constexpr int kRows = 1000;              // 100 MB in all, more than the bound
+  std::atomic<int> added = 0;
+  std::atomic<bool> failed = false;  // Catch's assertions are for the test's thread only
+  std::thread producer([&] {
+    for (int i = 0; i < kRows; ++i) {
+      worker.AddOp(v.OpAt(Lsn(0x10), -1, AddTextRow(worker, {std::to_string(i), wide, "1.00"})));
+      if (!worker.EndChange().ok()) failed.store(true);
+      added.store(i + 1);
+    }
+  });
+  // Until the count stops moving: the producer waits for the worker.
+  int last = -1;
+  while (added.load() != last) {
+    last = added.load();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+  const size_t queued = static_cast<size_t>(last) * wide.size();
+  INFO("rows added while the worker was held: " << last);
+  CHECK(last < kRows);
+  CHECK(queued <= ApplyWorker::kMaxQueuedBytes + (size_t{2} << 20));
+  CHECK(queued >= ApplyWorker::kMaxQueuedBytes / 2);
+  release.store(true);
+  producer.join();
+  CHECK_FALSE(failed.load());
+  REQUIRE(worker.Drain().ok());
+  const auto summary = v.Flush();
+  REQUIRE(summary.size() == 1);
+  CHECK(summary.begin()->second.find(" 1000 1000.00 1.00 1.00 ") != std::string::npos);
 }

@@ -44,12 +44,17 @@ class KvIterator {
   virtual Status status() const = 0;
 };
 
+// The longest begin key a batch's DeleteRange may have.
+inline constexpr size_t kMaxRangeBeginBytes = 5;
+
 // A set of writes applied atomically.
 class KvBatch {
  public:
   // Keys and values are copied into one buffer: no allocation per write.
   void Put(std::string_view key, std::string_view value) { Add(key, value, false); }
   void Delete(std::string_view key) { Add(key, {}, true); }
+  // `begin` is at most kMaxRangeBeginBytes long (a tag and an id: a whole view's or row
+  // store's keys); a store refuses a batch with a longer one (see OpenRocksDb).
   void DeleteRange(std::string_view begin, std::string_view end) {
     ranges_.push_back({std::string(begin), std::string(end)});
   }
@@ -137,6 +142,9 @@ class KvStore {
 Result<std::unique_ptr<KvStore>> OpenRocksDb(const std::string& dir);
 // An in-memory store for unit tests.
 std::unique_ptr<KvStore> NewMemoryStore();
+// An error when one of the batch's ranges begins with a key longer than kMaxRangeBeginBytes;
+// both stores refuse such a batch.
+Status RangeBeginsAllowed(const KvBatch& batch);
 
 // Adds a point delete for every key starting with `prefix`. Preferred to DeleteRange on hot
 // paths: RocksDB 7's range tombstones in the memtable slow down every later read.
