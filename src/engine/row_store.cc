@@ -20,6 +20,12 @@ Result<std::optional<std::string_view>> RowStore::Lookup(std::string_view pk_key
   auto it = entries_.find(pk_key);
   if (it != entries_.end()) {
     it->second.recent = true;
+    if (it->second.read_ahead_window != 0) {
+      // Only this window's rows count: rows cached long ago (a table the cache holds whole)
+      // say nothing of the pattern now.
+      if (it->second.read_ahead_window == window_) ++read_ahead_used_;
+      it->second.read_ahead_window = 0;
+    }
     last_ = &*it;
     return it->second.row ? Found(*it->second.row) : Found();
   }
@@ -27,13 +33,54 @@ Result<std::optional<std::string_view>> RowStore::Lookup(std::string_view pk_key
   if (truncated_ || truncate_held_) return Found();
   std::string key = Prefix();
   key.append(pk_key);
-  TALLY_ASSIGN_OR_RETURN(auto stored, store.Get(key));
+  std::optional<std::string> stored;
+  bool seen = false;
+  // Reads ahead cache rows an eviction drops first; still, between two releases they may add
+  // at most an eighth of the budget (within one batch nothing is evicted).
+  if ((read_ahead_ || ++reads_since_probe_ >= kReadAheadProbe) &&
+      read_ahead_bytes_ < budget_->limit() / 8) {
+    reads_since_probe_ = 0;
+    TALLY_RETURN_IF_ERROR(ReadAhead(key, store, &stored));
+    seen = stored.has_value();
+  }
+  if (!seen) {
+    TALLY_ASSIGN_OR_RETURN(stored, store.Get(key));
+  }
   if (!stored) return Found();
   // Read once, likely changed again: keep it (and answer from the kept copy).
   auto& e = *entries_.emplace(pk_key, Entry{std::move(stored), false, true}).first;
   cache_bytes_ += BytesOf(e);
   last_ = &e;
   return Found(*e.second.row);
+}
+
+Status RowStore::ReadAhead(const std::string& key, store::KvStore& store,
+                           std::optional<std::string>* found) {
+  const std::string prefix = Prefix();
+  TALLY_RETURN_IF_ERROR(store.ReadNeighbours(
+      key, prefix, kReadAheadRows, [&](std::string_view k, std::string_view row) {
+        if (k == key) {
+          found->emplace(row);
+          return;
+        }
+        // A cached row is newer than (or as new as) the store's.
+        auto [it, inserted] = entries_.try_emplace(k.substr(prefix.size()));
+        if (!inserted) return;
+        it->second.row.emplace(row);
+        it->second.recent = false;  // the first to go unless looked up
+        it->second.read_ahead_window = window_;
+        cache_bytes_ += BytesOf(*it);
+        read_ahead_bytes_ += BytesOf(*it);
+        ++read_ahead_cached_;
+        ++read_ahead_rows_;
+      }));
+  if (read_ahead_cached_ >= (read_ahead_ ? kReadAheadWindow : kReadAheadProbeWindow)) {
+    read_ahead_ = read_ahead_used_ * 4 >= read_ahead_cached_;
+    read_ahead_cached_ = 0;
+    read_ahead_used_ = 0;
+    window_ = window_ == 255 ? 1 : window_ + 1;
+  }
+  return Status::Ok();
 }
 
 RowStore::EntryMap::value_type* RowStore::Touch(std::string_view pk_key) {
@@ -81,6 +128,7 @@ void RowStore::Reset() {
   dirty_.clear();
   held_deletes_.clear();
   cache_bytes_ = 0;
+  read_ahead_bytes_ = 0;
   truncated_ = false;
   truncate_held_ = false;
 }
@@ -119,6 +167,7 @@ void RowStore::Release() {
   }
   held_deletes_.clear();
   truncate_held_ = false;
+  read_ahead_bytes_ = 0;
   EvictToBudget();
 }
 

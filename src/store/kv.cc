@@ -44,6 +44,22 @@ Status DeletePrefix(KvStore& store, std::string_view prefix, KvBatch* batch) {
   return it->status();
 }
 
+Status KvStore::ReadNeighbours(std::string_view key, std::string_view prefix, size_t count,
+                               const Visitor& visit) {
+  auto it = NewIterator();
+  it->Seek(key);
+  for (size_t n = 0; n < count && it->Valid() && it->key().starts_with(prefix); ++n, it->Next()) {
+    visit(it->key(), it->value());
+  }
+  TALLY_RETURN_IF_ERROR(it->status());
+  it->SeekForPrev(key);
+  if (it->Valid() && it->key() == key) it->Prev();
+  for (size_t n = 0; n < count && it->Valid() && it->key().starts_with(prefix); ++n, it->Prev()) {
+    visit(it->key(), it->value());
+  }
+  return it->status();
+}
+
 Status DeletePrefixInChunks(
     KvStore& store, std::string_view prefix,
     const std::function<bool(std::string_view, std::string_view)>& should_delete) {

@@ -43,7 +43,7 @@ Status PipelinedStore::Wait() {
   cv_.wait(lock, [&] { return !pending_; });
   // Written (or failed, and never to be read as if written): the store answers from here on.
   batch_.reset();
-  filter_.clear();
+  filter_.reset();
   Status s = std::move(result_);
   result_ = Status::Ok();
   return s;
@@ -84,20 +84,20 @@ std::vector<uint64_t> BuildFilter(const KvBatch& batch) {
 
 }  // namespace
 
-bool PipelinedStore::MayBeInBatch(std::string_view key) const {
-  if (filter_.empty()) return true;
-  const uint64_t mask = filter_.size() * 64 - 1;
+bool PipelinedStore::MayBeIn(const std::vector<uint64_t>* filter, std::string_view key) {
+  if (filter == nullptr || filter->empty()) return true;
+  const uint64_t mask = filter->size() * 64 - 1;
   uint64_t h = KeyHash(key);
   const uint64_t step = (h >> 33) | 1;
   for (int p = 0; p < kFilterProbes; ++p, h += step) {
-    if ((filter_[(h & mask) >> 6] & (1ull << (h & 63))) == 0) return false;
+    if (((*filter)[(h & mask) >> 6] & (1ull << (h & 63))) == 0) return false;
   }
   return true;
 }
 
 Status PipelinedStore::Submit(KvBatch batch, bool sync, std::function<Status()> after_write) {
   TALLY_RETURN_IF_ERROR(Wait());
-  std::vector<uint64_t> filter = BuildFilter(batch);
+  auto filter = std::make_shared<const std::vector<uint64_t>>(BuildFilter(batch));
   {
     std::lock_guard lock(mu_);
     filter_ = std::move(filter);
@@ -118,7 +118,7 @@ Result<std::optional<std::string>> PipelinedStore::Get(std::string_view key) {
   std::shared_ptr<const KvBatch> batch;
   {
     std::unique_lock lock(mu_);
-    if (batch_ && MayBeInBatch(key)) {
+    if (batch_ && MayBeIn(filter_.get(), key)) {
       cv_.wait(lock, [&] { return !pending_ || sealed_; });
       if (batch_ && batch_->sealed()) batch = batch_;
     }
@@ -139,6 +139,24 @@ std::unique_ptr<KvIterator> PipelinedStore::NewIterator() {
     cv_.wait(lock, [&] { return !pending_; });
   }
   return base_->NewIterator();
+}
+
+Status PipelinedStore::ReadNeighbours(std::string_view key, std::string_view prefix, size_t count,
+                                      const Visitor& visit) {
+  // As in Get, the write in flight changes only the keys its batch holds, and a batch
+  // submitted meanwhile is not seen: the caller must not ask about keys that one may hold
+  // (the row stores keep a batch's rows cached until it is in flight).
+  bool in_flight = false;
+  std::shared_ptr<const std::vector<uint64_t>> filter;
+  {
+    std::lock_guard lock(mu_);
+    in_flight = batch_ != nullptr;
+    filter = filter_;
+  }
+  if (!in_flight) return base_->ReadNeighbours(key, prefix, count, visit);
+  return base_->ReadNeighbours(key, prefix, count, [&](std::string_view k, std::string_view v) {
+    if (!MayBeIn(filter.get(), k)) visit(k, v);
+  });
 }
 
 Status PipelinedStore::Write(const KvBatch& batch, bool sync) {

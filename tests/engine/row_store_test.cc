@@ -1,9 +1,13 @@
 #include "tally/engine/row_store.h"
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <map>
 #include <optional>
 #include <random>
+#include <thread>
+
+#include "tally/store/pipelined_store.h"
 
 using namespace tally;
 
@@ -71,6 +75,13 @@ TEST_CASE("cached rows read the same as stored ones, whatever the cache budget")
   auto kv_big = store::NewMemoryStore(), kv_none = store::NewMemoryStore();
   engine::RowStore big(1, {"x"}), none(1, {"x"});
   none.set_cache_budget(std::make_shared<engine::CacheBudget>(0));
+  // As in the daemon: each flush's batch goes to a pipelined store at once and its rows are
+  // released while it may still be in flight (its job sleeps a little), and a small cache
+  // makes reads ahead and evictions meet.
+  store::PipelinedStore pipe(store::NewMemoryStore());
+  engine::RowStore piped(1, {"x"});
+  piped.set_cache_budget(std::make_shared<engine::CacheBudget>(6000));
+  bool piped_held = false;
   std::map<std::string, std::string> truth;
   std::string looked_up;  // as in the daemon, a put or erase often follows a lookup of its key
   struct Side {
@@ -86,6 +97,8 @@ TEST_CASE("cached rows read the same as stored ones, whatever the cache budget")
       side.unwritten.reset();
       side.rows->Release();
     }
+    if (piped_held) piped.Release();
+    piped_held = false;
   };
   int held_lookups = 0;
   for (int step = 0; step < 5000; ++step) {
@@ -97,17 +110,20 @@ TEST_CASE("cached rows read the same as stored ones, whatever the cache budget")
         if (rng() % 40 == 0) {
           big.Truncate();
           none.Truncate();
+          piped.Truncate();
           truth.clear();
           break;
         }
         big.Erase(pk);
         none.Erase(pk);
+        piped.Erase(pk);
         truth.erase(pk);
         break;
       case 1: {
         std::string row = Row({std::to_string(step)});
         big.Put(pk, row);
         none.Put(pk, row);
+        piped.Put(pk, row);
         truth[pk] = row;
         break;
       }
@@ -115,6 +131,7 @@ TEST_CASE("cached rows read the same as stored ones, whatever the cache budget")
         auto want = truth.count(pk) ? std::optional<std::string_view>(truth[pk]) : std::nullopt;
         REQUIRE(*big.Lookup(pk, *kv_big) == want);
         REQUIRE(*none.Lookup(pk, *kv_none) == want);
+        REQUIRE(*piped.Lookup(pk, pipe) == want);
         if (sides[0].unwritten) ++held_lookups;
         looked_up = pk;
       }
@@ -125,12 +142,99 @@ TEST_CASE("cached rows read the same as stored ones, whatever the cache budget")
         side.unwritten.emplace();
         REQUIRE(side.rows->Flush(*side.kv, *side.unwritten).ok());
       }
+      store::KvBatch batch;
+      REQUIRE(piped.Flush(pipe, batch).ok());
+      const int sleep_us = static_cast<int>(rng() % 300);
+      REQUIRE(pipe.Submit(std::move(batch), true,
+                          [sleep_us] {
+                            std::this_thread::sleep_for(std::chrono::microseconds(sleep_us));
+                            return Status::Ok();
+                          })
+                  .ok());
+      piped_held = true;
       if (rng() % 2 == 0) {
         land();
         CHECK(none.cache_bytes() == 0);
       }
     }
   }
+  REQUIRE(pipe.Wait().ok());
   CHECK(big.cache_bytes() > 0);
-  CHECK(held_lookups > 500);  // the window between a flush and its write was exercised
+  INFO("rows read ahead: " << piped.read_ahead_rows());
+  CHECK(piped.read_ahead_rows() > 200);  // reads ahead ran, with batches in flight and not
+  CHECK(held_lookups > 500);             // the window between a flush and its write was exercised
+}
+
+namespace {
+// A memory store that counts point reads.
+class CountingStore : public store::KvStore {
+ public:
+  Result<std::optional<std::string>> Get(std::string_view key) override {
+    ++gets;
+    return base_->Get(key);
+  }
+  std::unique_ptr<store::KvIterator> NewIterator() override { return base_->NewIterator(); }
+  Status Write(const store::KvBatch& batch, bool sync) override {
+    return base_->Write(batch, sync);
+  }
+  size_t gets = 0;
+
+ private:
+  std::unique_ptr<store::KvStore> base_ = store::NewMemoryStore();
+};
+
+std::string Pk(int n) {
+  std::string pk;
+  store::AppendU32(static_cast<uint32_t>(n), &pk);
+  return pk;
+}
+}  // namespace
+
+TEST_CASE("the row store reads ahead while the rows it changes lie together, not otherwise") {
+  const uint32_t seed = Catch::rngSeed();
+  INFO("seed " << seed);
+  std::mt19937 rng(seed);
+  constexpr int kRows = 200000;
+  auto fill = [&](CountingStore& kv) {
+    engine::RowStore writer(1, {"x"});
+    for (int n = 0; n < kRows; ++n) writer.Put(Pk(n), Row({std::to_string(n)}));
+    store::KvBatch batch;
+    REQUIRE(writer.Flush(kv, batch).ok());
+    REQUIRE(kv.Write(batch, true).ok());
+  };
+  auto check = [&](engine::RowStore& rows, CountingStore& kv, int n) {
+    auto got = rows.Lookup(Pk(n), kv);
+    REQUIRE(got.ok());
+    REQUIRE(*got == std::optional<std::string_view>(Row({std::to_string(n)})));
+  };
+  constexpr int kLookups = 20000;
+  SECTION("runs of rows in random order within each run: a few reads from the store") {
+    CountingStore kv;
+    fill(kv);
+    engine::RowStore rows(1, {"x"});
+    for (int done = 0; done < kLookups;) {
+      const int start = static_cast<int>(rng() % (kRows - 400));
+      std::vector<int> run(400);
+      for (int i = 0; i < 400; ++i) run[i] = start + i;
+      std::shuffle(run.begin(), run.end(), rng);
+      for (int n : run) check(rows, kv, n);
+      done += 400;
+      rows.Release();
+    }
+    INFO("point reads: " << kv.gets << ", rows read ahead: " << rows.read_ahead_rows());
+    CHECK(kv.gets == 0);
+    CHECK(rows.read_ahead_rows() > kLookups / 2);
+  }
+  SECTION("scattered rows: reads ahead stop after a window, then only probe") {
+    CountingStore kv;
+    fill(kv);
+    engine::RowStore rows(1, {"x"});
+    for (int i = 0; i < kLookups; ++i) {
+      check(rows, kv, static_cast<int>(rng() % kRows));
+      if (i % 400 == 399) rows.Release();
+    }
+    INFO("point reads: " << kv.gets << ", rows read ahead: " << rows.read_ahead_rows());
+    CHECK(rows.read_ahead_rows() < 3 * 4096);
+    CHECK(kv.gets > kLookups * 9 / 10);
+  }
 }

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <map>
 #include <thread>
 
 using namespace tally;
@@ -109,4 +110,51 @@ TEST_CASE("while a batch is unwritten, every key reads as the batch leaves it") 
   for (int i = 0; i < 22000; i += 13) {
     CHECK(*s.Get("k" + std::to_string(i)) == (i < 21000 ? expected(i) : std::nullopt));
   }
+}
+
+TEST_CASE("reading neighbours gives the store's keys around a key, leaving out the batch's") {
+  store::PipelinedStore s(store::NewMemoryStore());
+  store::KvBatch first;
+  for (char c = 'a'; c <= 'z'; ++c) first.Put(std::string("r") + c, std::string(1, c));
+  first.Put("q", "other prefix");
+  first.Put("s", "other prefix");
+  REQUIRE(s.Write(first, true).ok());
+  auto read = [&](std::string_view key, size_t count) {
+    std::map<std::string, std::string> seen;
+    REQUIRE(s.ReadNeighbours(key, "r", count, [&](std::string_view k, std::string_view v) {
+               CHECK(seen.emplace(std::string(k), std::string(v)).second);  // each key once
+             }).ok());
+    return seen;
+  };
+  // From the key on, and as many before it; within the prefix.
+  auto around_m = read("rm", 3);
+  CHECK(around_m ==
+        std::map<std::string, std::string>{
+            {"rj", "j"}, {"rk", "k"}, {"rl", "l"}, {"rm", "m"}, {"rn", "n"}, {"ro", "o"}});
+  CHECK(read("rb", 3).size() == 4);   // ra, rb, rc, rd
+  CHECK(read("rz", 3).size() == 4);   // rw .. rz
+  CHECK(read("rm1", 2).size() == 4);  // a key not stored: rl, rm before; rn, ro after
+
+  std::atomic<bool> release{false};
+  store::KvBatch second;
+  second.Put("rm", "new m");
+  second.Delete("rn");
+  second.Put("rm1", "new");
+  REQUIRE(s.Submit(std::move(second), true, [&]() -> Status {
+             while (!release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+             return Status::Ok();
+           }).ok());
+  // Written or not, the batch's keys are left out; the others read as stored.
+  auto while_in_flight = read("rm", 3);
+  CHECK(while_in_flight.count("rm") == 0);
+  CHECK(while_in_flight.count("rn") == 0);
+  CHECK(while_in_flight.count("rm1") == 0);
+  CHECK(while_in_flight.at("rl") == "l");
+  CHECK(while_in_flight.at("ro") == "o");
+  release = true;
+  REQUIRE(s.Wait().ok());
+  auto after = read("rm", 3);
+  CHECK(after ==
+        std::map<std::string, std::string>{
+            {"rj", "j"}, {"rk", "k"}, {"rl", "l"}, {"rm", "new m"}, {"rm1", "new"}, {"ro", "o"}});
 }

@@ -63,15 +63,23 @@ class RowStore {
     budget_->Register(&cache_bytes_);
   }
   size_t cache_bytes() const { return cache_bytes_.get(); }
+  // Rows cached by reads ahead so far.
+  uint64_t read_ahead_rows() const { return read_ahead_rows_; }
 
  private:
   struct Entry {
     std::optional<std::string> row;  // nullopt: deleted since the last flush
     bool dirty = false;
     bool recent = true;
+    // Cached by a read-ahead and not looked up since: that read-ahead's window (1-255), else 0.
+    uint8_t read_ahead_window = 0;
   };
   using EntryMap = NodeMap<Entry>;
   EntryMap::value_type* Touch(std::string_view pk_key);
+  // Caches the stored rows around `key` (a store key) that are not cached yet; the row of
+  // `key` itself, if the store gave it, goes to `*found`.
+  Status ReadAhead(const std::string& key, store::KvStore& store,
+                   std::optional<std::string>* found);
   static size_t BytesOf(const EntryMap::value_type& e);
   void EvictToBudget();
 
@@ -84,6 +92,22 @@ class RowStore {
   // Since the last Flush, not yet Released: the rows it deleted, and whether it truncated.
   std::vector<std::string> held_deletes_;
   bool truncate_held_ = false;
+  // Read-ahead pays off when the rows a transaction changes lie close together in key order
+  // (ranges, recent rows): one seek and a walk replace many point reads. It stays on while
+  // at least a quarter of the rows it caches are looked up, counted over windows of
+  // kReadAheadWindow rows; when off, every kReadAheadProbe-th read from the store reads
+  // ahead, and a quarter of kReadAheadProbeWindow rows looked up turn it on again.
+  static constexpr size_t kReadAheadRows = 48;  // on each side of the key
+  static constexpr size_t kReadAheadWindow = 4096;
+  static constexpr size_t kReadAheadProbe = 1024;
+  static constexpr size_t kReadAheadProbeWindow = 4 * 2 * kReadAheadRows;
+  bool read_ahead_ = true;
+  uint8_t window_ = 1;            // this window's number, 1-255
+  size_t read_ahead_cached_ = 0;  // in this window
+  size_t read_ahead_used_ = 0;    // rows of this window looked up
+  size_t reads_since_probe_ = 0;
+  uint64_t read_ahead_rows_ = 0;
+  size_t read_ahead_bytes_ = 0;  // cached by reads ahead since the last Release
   CacheBytes cache_bytes_;
   std::shared_ptr<CacheBudget> budget_ = [this] {
     auto b = std::make_shared<CacheBudget>(size_t{64} << 20);

@@ -136,6 +136,14 @@ class KvStore {
   virtual std::unique_ptr<KvIterator> NewIterator() = 0;
   // Ranges are deleted first, then ops in order. `sync` makes the write durable.
   virtual Status Write(const KvBatch& batch, bool sync) = 0;
+
+  // For a cache that reads ahead: `visit` gets the keys next to `key` (from `key` on, up to
+  // `count`, and up to `count` before it) that start with `prefix`, with their values as
+  // the store holds them now. Keys a write still in flight may change are left out
+  // (PipelinedStore), so the caller must still Get a key it did not see.
+  using Visitor = std::function<void(std::string_view key, std::string_view value)>;
+  virtual Status ReadNeighbours(std::string_view key, std::string_view prefix, size_t count,
+                                const Visitor& visit);
 };
 
 // RocksDB in `dir`. Only one process may open it; a second gets FailedPrecondition.

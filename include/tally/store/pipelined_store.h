@@ -48,6 +48,9 @@ class PipelinedStore : public KvStore {
 
   Result<std::optional<std::string>> Get(std::string_view key) override;
   std::unique_ptr<KvIterator> NewIterator() override;
+  // Reads the store without waiting for the batch in flight; leaves out the keys it may hold.
+  Status ReadNeighbours(std::string_view key, std::string_view prefix, size_t count,
+                        const Visitor& visit) override;
   Status Write(const KvBatch& batch, bool sync) override;
 
  private:
@@ -64,8 +67,9 @@ class PipelinedStore : public KvStore {
   bool sealed_ = false;   // batch_ has been sealed by the background thread
   // A Bloom filter of batch_'s keys (empty when it has ranges): a Get of a key the batch
   // does not touch (most row-store misses) neither waits for the seal nor searches it.
-  std::vector<uint64_t> filter_;
-  bool MayBeInBatch(std::string_view key) const;
+  // Shared with readers that check keys against it without the lock (ReadNeighbours).
+  std::shared_ptr<const std::vector<uint64_t>> filter_;
+  static bool MayBeIn(const std::vector<uint64_t>* filter, std::string_view key);
   bool stop_ = false;
   Status result_;
   std::thread thread_;
