@@ -850,36 +850,56 @@ std::string FormatFloat(Oid type, double v) {
 }
 
 Result<Value> Value::ParseText(Oid type, std::string_view text) {
+  Value v;
+  TALLY_RETURN_IF_ERROR(ParseTextInto(type, text, &v));
+  return v;
+}
+
+Status Value::ParseTextInto(Oid type, std::string_view text, Value* out) {
+  out->type_ = type;
+  Data& d = out->data_;
   switch (ReprOf(type)) {
     case Repr::kBool: {
       TALLY_ASSIGN_OR_RETURN(bool b, ParseBool(text));
-      return Value::Bool(b);
+      d = b;
+      return Status::Ok();
     }
     case Repr::kInt: {
       TALLY_ASSIGN_OR_RETURN(int64_t v, ParseInt(type, text));
-      return Value::Int(type, v);
+      d = v;
+      return Status::Ok();
     }
     case Repr::kFloat: {
       TALLY_ASSIGN_OR_RETURN(double v, ParseFloat(type, text));
-      return Value::Float(type, v);
+      d = v;
+      return Status::Ok();
     }
     case Repr::kNumeric: {
       TALLY_ASSIGN_OR_RETURN(Numeric n, Numeric::Parse(text));
-      return Value::Num(std::move(n));
+      d = std::move(n);
+      return Status::Ok();
     }
     case Repr::kText:
-      return Value::Text(type, std::string(text));
+      if (auto* held = std::get_if<std::string>(&d)) {
+        held->assign(text);
+      } else {
+        d.emplace<std::string>(text);
+      }
+      return Status::Ok();
     case Repr::kDate: {
-      TALLY_ASSIGN_OR_RETURN(int64_t d, ParseDate(text));
-      return Value::Date(d);
+      TALLY_ASSIGN_OR_RETURN(int64_t days, ParseDate(text));
+      d = days;
+      return Status::Ok();
     }
     case Repr::kTimestamp: {
       TALLY_ASSIGN_OR_RETURN(int64_t t, ParseTimestamp(type, text));
-      return Value::Timestamp(type, t);
+      d = t;
+      return Status::Ok();
     }
     case Repr::kInterval: {
       TALLY_ASSIGN_OR_RETURN(Interval iv, ParseInterval(text));
-      return Value::Interv(iv);
+      d = iv;
+      return Status::Ok();
     }
   }
   return Status::Internal("unknown representation");

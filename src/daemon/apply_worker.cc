@@ -91,12 +91,10 @@ Status ApplyWorker::ParseRow(Block& block, int32_t index) {
       out[i] = Value::Null(types[i]);
       continue;
     }
-    auto value = Value::ParseText(types[i], text.substr(offset, static_cast<size_t>(length)));
-    if (!value.ok()) {
-      return value.status().WithContext("table " + layout->table + ", column " +
-                                        (*layout->columns)[i]);
-    }
-    out[i] = std::move(value).value();
+    Status s =
+        Value::ParseTextInto(types[i], text.substr(offset, static_cast<size_t>(length)), &out[i]);
+    if (!s.ok())
+      return s.WithContext("table " + layout->table + ", column " + (*layout->columns)[i]);
   }
   return Status::Ok();
 }

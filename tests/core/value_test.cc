@@ -193,3 +193,40 @@ TEST_CASE("GroupEquals follows Postgres's = for each type") {
   CHECK_FALSE(Value::Null(pgtype::kInt4).GroupEquals(Value::Int(pgtype::kInt4, 0)));
   CHECK(Value::Int(pgtype::kInt4, 5).GroupEquals(Value::Int(pgtype::kInt4, 5)));
 }
+
+TEST_CASE("parsing into a reused value gives what parsing afresh gives") {
+  namespace pgtype = tally::pgtype;
+  // Each text in turn into the same slot, whatever the slot held before (a long text's
+  // buffer, a numeric, NULL): the result must be identical to a fresh parse, errors alike.
+  const std::vector<std::pair<Oid, std::string>> inputs = {
+      {pgtype::kText, "a text longer than the short-string buffer of std::string"},
+      {pgtype::kNumeric, "12345.678"},
+      {pgtype::kText, "g42"},
+      {pgtype::kInt4, "-17"},
+      {pgtype::kTimestampTz, "2024-01-05 10:11:12.5+00"},
+      {pgtype::kNumeric, "1e400x"},  // an error
+      {pgtype::kText, ""},
+      {pgtype::kFloat8, "NaN"},
+      {pgtype::kDate, "2024-02-29"},
+      {pgtype::kBool, "t"},
+      {pgtype::kInterval, "1 mon 2 days 00:00:03"},
+      {pgtype::kInt8, "9223372036854775808"},  // out of range: an error
+      {pgtype::kNumeric, "-0.50"},
+  };
+  std::mt19937 rng(Catch::rngSeed());
+  Value slot = Value::Null(pgtype::kText);
+  for (int i = 0; i < 2000; ++i) {
+    const auto& [type, text] = inputs[rng() % inputs.size()];
+    INFO("type " << type << ", text '" << text << "'");
+    auto fresh = Value::ParseText(type, text);
+    tally::Status into = Value::ParseTextInto(type, text, &slot);
+    REQUIRE(into.ok() == fresh.ok());
+    if (!fresh.ok()) {
+      CHECK(into.message() == fresh.status().message());
+      slot = Value::Null(type);
+      continue;
+    }
+    CHECK(slot.Identical(*fresh));
+    CHECK(slot.type() == type);
+  }
+}
