@@ -220,6 +220,13 @@ class MemStore : public KvStore {
     return std::optional<std::string>(it->second);
   }
   std::unique_ptr<KvIterator> NewIterator() override { return std::make_unique<MemIterator>(&m_); }
+  // Like Get, may run while another thread writes (PipelinedStore's job): its iterator lives
+  // under the lock.
+  Status ReadNeighbours(std::string_view key, std::string_view prefix, size_t count,
+                        const Visitor& visit) override {
+    std::lock_guard lock(mu_);
+    return KvStore::ReadNeighbours(key, prefix, count, visit);
+  }
   Status Write(const KvBatch& batch, bool) override {
     TALLY_RETURN_IF_ERROR(RangeBeginsAllowed(batch));
     std::lock_guard lock(mu_);
