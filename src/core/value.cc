@@ -880,11 +880,11 @@ Status Value::ParseTextInto(Oid type, std::string_view text, Value* out) {
       return Status::Ok();
     }
     case Repr::kText:
-      if (auto* held = std::get_if<std::string>(&d)) {
-        held->assign(text);
-      } else {
-        d.emplace<std::string>(text);
-      }
+      // A fresh string, not the slot's old buffer: a slot that once held a large value would
+      // keep its memory for good. (Emplacing over a string would move-assign a temporary into
+      // it, and a short string's move copies into the old buffer.)
+      d.emplace<std::monostate>();
+      d.emplace<std::string>(text);
       return Status::Ok();
     case Repr::kDate: {
       TALLY_ASSIGN_OR_RETURN(int64_t days, ParseDate(text));

@@ -229,4 +229,8 @@ TEST_CASE("parsing into a reused value gives what parsing afresh gives") {
     CHECK(slot.Identical(*fresh));
     CHECK(slot.type() == type);
   }
+  // A slot that held a large text does not keep its memory for the next, short one.
+  REQUIRE(Value::ParseTextInto(pgtype::kText, std::string(1 << 20, 'x'), &slot).ok());
+  REQUIRE(Value::ParseTextInto(pgtype::kText, "short", &slot).ok());
+  CHECK(slot.as_text().capacity() < 1024);
 }

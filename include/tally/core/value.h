@@ -142,8 +142,8 @@ class Value {
 
   // Parses Postgres's text output of `type` (as pgoutput or COPY gives it).
   static Result<Value> ParseText(Oid type, std::string_view text);
-  // The same into `*out`, reusing what it holds (a text value's buffer): for rows parsed over
-  // and over into the same slots. On an error `*out` is left unspecified.
+  // The same into `*out`, with no Result<Value> to move: for rows parsed over and over into
+  // the same slots. On an error `*out` is left unspecified.
   static Status ParseTextInto(Oid type, std::string_view text, Value* out);
   // Postgres's text output of the value (what COPY ... FROM accepts). NULL is not handled here.
   std::string FormatText() const;
