@@ -69,12 +69,9 @@ void ApplyWorker::Block::Clear() {
   fields.clear();
   text.clear();
   bytes = 0;
-  // A block that once held a few very large values does not keep their memory.
+  // A block that once held a few very large values does not keep their memory. (Its row slots
+  // number at most two per change, so they stay within about 2 * kBlockOps.)
   if (text.capacity() > 4 * kBlockBytes) text.shrink_to_fit();
-  if (rows.size() > 4 * kBlockOps) {
-    rows.resize(4 * kBlockOps);
-    rows.shrink_to_fit();
-  }
 }
 
 Status ApplyWorker::ParseRow(Block& block, int32_t index) {

@@ -31,19 +31,19 @@ Result<std::optional<std::string_view>> RowStore::Lookup(std::string_view pk_key
   }
   last_ = nullptr;
   if (truncated_ || truncate_held_) return Found();
-  std::string key = Prefix();
+  const std::string prefix = Prefix();
+  std::string key = prefix;
   key.append(pk_key);
   std::optional<std::string> stored;
-  bool seen = false;
   // Reads ahead cache rows an eviction drops first; still, between two releases they may add
   // at most an eighth of the budget (within one batch nothing is evicted).
   if ((read_ahead_ || ++reads_since_probe_ >= kReadAheadProbe) &&
       read_ahead_bytes_ < budget_->limit() / 8) {
     reads_since_probe_ = 0;
-    TALLY_RETURN_IF_ERROR(ReadAhead(key, store, &stored));
-    seen = stored.has_value();
+    TALLY_RETURN_IF_ERROR(ReadAhead(key, prefix, store, &stored));
   }
-  if (!seen) {
+  // Not seen by a read-ahead (none, or the batch in flight may hold it): a point read.
+  if (!stored) {
     TALLY_ASSIGN_OR_RETURN(stored, store.Get(key));
   }
   if (!stored) return Found();
@@ -54,9 +54,8 @@ Result<std::optional<std::string_view>> RowStore::Lookup(std::string_view pk_key
   return Found(*e.second.row);
 }
 
-Status RowStore::ReadAhead(const std::string& key, store::KvStore& store,
+Status RowStore::ReadAhead(std::string_view key, std::string_view prefix, store::KvStore& store,
                            std::optional<std::string>* found) {
-  const std::string prefix = Prefix();
   TALLY_RETURN_IF_ERROR(store.ReadNeighbours(
       key, prefix, kReadAheadRows, [&](std::string_view k, std::string_view row) {
         if (k == key) {

@@ -119,6 +119,19 @@ class RocksIterator : public KvIterator {
   std::unique_ptr<rocksdb::Iterator> it_;
 };
 
+// An error when one of the batch's ranges begins with a key longer than kMaxRangeBeginBytes;
+// both stores refuse such a batch (see KeyFamilyHint).
+Status RangeBeginsAllowed(const KvBatch& batch) {
+  for (const auto& range : batch.ranges()) {
+    if (range.first.size() > kMaxRangeBeginBytes) {
+      return Status::Internal("a state write deletes a range from a key of " +
+                              std::to_string(range.first.size()) + " bytes (at most " +
+                              std::to_string(kMaxRangeBeginBytes) + " allowed)");
+    }
+  }
+  return Status::Ok();
+}
+
 class RocksStore : public KvStore {
  public:
   explicit RocksStore(rocksdb::DB* db) : db_(db) {}
@@ -266,17 +279,6 @@ class KeyFamilyHint : public rocksdb::SliceTransform {
 };
 
 }  // namespace
-
-Status RangeBeginsAllowed(const KvBatch& batch) {
-  for (const auto& range : batch.ranges()) {
-    if (range.first.size() > kMaxRangeBeginBytes) {
-      return Status::Internal("a state write deletes a range from a key of " +
-                              std::to_string(range.first.size()) + " bytes (at most " +
-                              std::to_string(kMaxRangeBeginBytes) + " allowed)");
-    }
-  }
-  return Status::Ok();
-}
 
 Result<std::unique_ptr<KvStore>> OpenRocksDb(const std::string& dir) {
   rocksdb::Options options;

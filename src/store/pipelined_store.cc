@@ -146,14 +146,12 @@ Status PipelinedStore::ReadNeighbours(std::string_view key, std::string_view pre
   // As in Get, the write in flight changes only the keys its batch holds, and a batch
   // submitted meanwhile is not seen: the caller must not ask about keys that one may hold
   // (the row stores keep a batch's rows cached until it is in flight).
-  bool in_flight = false;
-  std::shared_ptr<const std::vector<uint64_t>> filter;
+  std::shared_ptr<const std::vector<uint64_t>> filter;  // set while a batch is in flight
   {
     std::lock_guard lock(mu_);
-    in_flight = batch_ != nullptr;
     filter = filter_;
   }
-  if (!in_flight) return base_->ReadNeighbours(key, prefix, count, visit);
+  if (!filter) return base_->ReadNeighbours(key, prefix, count, visit);
   return base_->ReadNeighbours(key, prefix, count, [&](std::string_view k, std::string_view v) {
     if (!MayBeIn(filter.get(), k)) visit(k, v);
   });

@@ -76,9 +76,9 @@ class RowStore {
   };
   using EntryMap = NodeMap<Entry>;
   EntryMap::value_type* Touch(std::string_view pk_key);
-  // Caches the stored rows around `key` (a store key) that are not cached yet; the row of
-  // `key` itself, if the store gave it, goes to `*found`.
-  Status ReadAhead(const std::string& key, store::KvStore& store,
+  // Caches the stored rows around `key` (a store key, starting with this store's `prefix`)
+  // that are not cached yet; the row of `key` itself, if the store gave it, goes to `*found`.
+  Status ReadAhead(std::string_view key, std::string_view prefix, store::KvStore& store,
                    std::optional<std::string>* found);
   static size_t BytesOf(const EntryMap::value_type& e);
   void EvictToBudget();

@@ -150,9 +150,6 @@ class KvStore {
 Result<std::unique_ptr<KvStore>> OpenRocksDb(const std::string& dir);
 // An in-memory store for unit tests.
 std::unique_ptr<KvStore> NewMemoryStore();
-// An error when one of the batch's ranges begins with a key longer than kMaxRangeBeginBytes;
-// both stores refuse such a batch.
-Status RangeBeginsAllowed(const KvBatch& batch);
 
 // Adds a point delete for every key starting with `prefix`. Preferred to DeleteRange on hot
 // paths: RocksDB 7's range tombstones in the memtable slow down every later read.

@@ -67,7 +67,8 @@ class PipelinedStore : public KvStore {
   bool sealed_ = false;   // batch_ has been sealed by the background thread
   // A Bloom filter of batch_'s keys (empty when it has ranges): a Get of a key the batch
   // does not touch (most row-store misses) neither waits for the seal nor searches it.
-  // Shared with readers that check keys against it without the lock (ReadNeighbours).
+  // Set exactly while batch_ is; shared with readers that check keys against it without the
+  // lock (ReadNeighbours).
   std::shared_ptr<const std::vector<uint64_t>> filter_;
   static bool MayBeIn(const std::vector<uint64_t>* filter, std::string_view key);
   bool stop_ = false;
